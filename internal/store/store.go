@@ -1,0 +1,177 @@
+// Package store is Gatehouse's persistence: one Store interface with an embedded
+// SQLite implementation (package sqlite) and a PostgreSQL one (package postgres)
+// for several replicas. Both run the same conformance suite (package storetest).
+//
+// Records never hold a secret in clear: passwords are argon2id hashes, client
+// secrets and refresh tokens are keyed hashes computed by the caller, and
+// private signing keys are sealed by the caller before they reach the store.
+//
+// Every method takes a context first and reports conditions callers branch on
+// with the sentinel errors below, checked with errors.Is. Updates that must not
+// race (refresh-token rotation, user changes) are atomic in the database, so
+// they stay correct across several authorization-server replicas.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every Store implementation.
+var (
+	// ErrNotFound: no record has that key.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists: a record with that unique key exists.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrInactive: the refresh token exists but is revoked or expired.
+	ErrInactive = errors.New("store: token inactive")
+	// ErrReused: a rotated refresh token was presented again outside the grace
+	// window; its whole family has been revoked as a consequence.
+	ErrReused = errors.New("store: refresh token reused")
+)
+
+// User is an end user who can log in with a password.
+type User struct {
+	ID           string // stable subject identifier (the sub claim); set by the caller
+	Username     string // unique login name
+	PasswordHash string // argon2id hash in PHC string format
+	Roles        []string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Access-token formats a client may be configured for.
+const (
+	FormatJWT    = "jwt"
+	FormatOpaque = "opaque"
+)
+
+// Client is an OAuth 2.0 client registration.
+type Client struct {
+	ID string
+	// SecretHash is the keyed hash of the client secret; empty for public clients.
+	SecretHash string
+	// Public marks a client that cannot keep a secret (authenticates with "none").
+	Public       bool
+	Grants       []string // allowed grant types
+	Scopes       []string // scopes the client may request
+	RedirectURIs []string
+	Audience     []string // audience of its access tokens; empty means the server default
+	// AccessTokenFormat is FormatJWT or FormatOpaque; empty means FormatJWT.
+	AccessTokenFormat string
+	Disabled          bool
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// RefreshToken is one refresh token of a family (a login session). Rotation
+// creates a successor in the same family and marks the predecessor rotated.
+type RefreshToken struct {
+	Hash      string // keyed hash of the token; the primary key
+	FamilyID  string // shared by every token descended from one grant; the session id
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	AuthTime  time.Time // when the user authenticated; start of the family
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// RotatedAt is set once the token has been exchanged for its successor.
+	RotatedAt *time.Time
+	// SuccessorHash names the token that replaced this one.
+	SuccessorHash string
+	RevokedAt     *time.Time
+}
+
+// Active reports whether the token can still be used at now: neither revoked,
+// nor rotated, nor expired.
+func (t RefreshToken) Active(now time.Time) bool {
+	return t.RevokedAt == nil && t.RotatedAt == nil && now.Before(t.ExpiresAt)
+}
+
+// SigningKey is a key the authorization server signs tokens with.
+type SigningKey struct {
+	ID        string // the kid
+	Algorithm string // JOSE algorithm: ES256, RS256, EdDSA
+	// PublicJWK is the public key as a JSON Web Key, as published in the JWKS.
+	PublicJWK []byte
+	// SealedPrivate is the private key encrypted by the caller (never in clear).
+	SealedPrivate []byte
+	CreatedAt     time.Time
+	// ActiveAt is when the key may start signing; it is published before that.
+	ActiveAt time.Time
+	// RetiredAt, when set, is when the key stopped signing.
+	RetiredAt *time.Time
+	// ExpiresAt, when set, is when the key leaves the JWKS: every token it
+	// signed has expired by then.
+	ExpiresAt *time.Time
+}
+
+// Rotation describes a refresh-token rotation that the store carried out.
+type Rotation struct {
+	// Old is the presented token as it was before the rotation.
+	Old RefreshToken
+	// Successor is the token that replaces Old.
+	Successor RefreshToken
+	// Replayed is true when Old had already been rotated within the grace
+	// window and Successor is the one created then (no second successor).
+	Replayed bool
+}
+
+// Store is implemented by sqlite.Store and postgres.Store. Implementations are
+// safe for concurrent use.
+type Store interface {
+	// CreateUser inserts u; ErrAlreadyExists if the username or ID is taken.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser returns the user with that username, or ErrNotFound.
+	GetUser(ctx context.Context, username string) (User, error)
+	// GetUserByID returns the user with that ID, or ErrNotFound.
+	GetUserByID(ctx context.Context, id string) (User, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser applies update to the user named username atomically and
+	// stores the result (ID and Username cannot change). If update returns an
+	// error nothing is written and that error is returned.
+	UpdateUser(ctx context.Context, username string, update func(*User) error) (User, error)
+
+	// CreateClient inserts c; ErrAlreadyExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns the client with that ID, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client ordered by ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient applies update atomically, like UpdateUser.
+	UpdateClient(ctx context.Context, id string, update func(*Client) error) (Client, error)
+
+	// CreateRefreshToken inserts the first token of a family (or any token
+	// whose hash is new); ErrAlreadyExists if the hash is taken.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// GetRefreshToken returns the token with that hash, or ErrNotFound.
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// RotateRefreshToken atomically exchanges the token with hash for next
+	// (which must be in the same family) at time now:
+	//   - unknown hash: ErrNotFound;
+	//   - revoked, or expired at now: ErrInactive;
+	//   - not yet rotated: marks it rotated, stores next, returns the rotation;
+	//   - rotated no longer ago than grace (a grace of zero or less allows no
+	//     replay), and its successor neither rotated nor revoked: returns that
+	//     successor with Replayed set, storing nothing;
+	//   - otherwise (reuse): revokes the whole family, commits that, and
+	//     returns ErrReused.
+	RotateRefreshToken(ctx context.Context, hash string, next RefreshToken, now time.Time, grace time.Duration) (Rotation, error)
+	// RevokeRefreshFamily revokes every token of the family at now and
+	// returns how many tokens it revoked (0 if all were already revoked or
+	// the family is unknown).
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) (int, error)
+
+	// AddSigningKey stores k; ErrAlreadyExists if the ID is taken.
+	AddSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every stored key ordered by CreatedAt.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKey applies update atomically, like UpdateUser.
+	UpdateSigningKey(ctx context.Context, id string, update func(*SigningKey) error) (SigningKey, error)
+
+	// Close releases the store's connections.
+	Close() error
+}

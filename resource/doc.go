@@ -1,0 +1,15 @@
+// Package resource is what a service imports to accept Gatehouse access
+// tokens: a Verifier that checks RFC 9068 JWT access tokens against the
+// issuer's JWKS without calling anyone on the request path, a Middleware that
+// puts the caller's *Principal in the request context (FromContext), and
+// Authorizers that decide by role and scope.
+//
+// It speaks only the standards — OpenID Connect / RFC 8414 discovery, JWKS
+// (RFC 7517), RFC 9068 access tokens, RFC 6750 bearer usage and errors — so it
+// verifies tokens from any compliant authorization server; the claims that
+// carry roles and the username are configurable.
+//
+// Failures follow RFC 6750 §3: a missing token gets 401 with a bare Bearer
+// challenge, a bad one 401 with error="invalid_token", a denied one 403 (with
+// error="insufficient_scope" when a scope is missing).
+package resource

@@ -1,0 +1,45 @@
+package resource
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Principal is the verified caller of a request: who the token says the user
+// (or, for client_credentials, the client) is, and what it may do. A
+// Principal may be shared between requests by the verified-token cache:
+// treat it as read-only.
+type Principal struct {
+	Issuer    string
+	Subject   string   // the sub claim: a stable user ID, or the client's ID
+	Username  string   // for display; never use it for authorization decisions
+	ClientID  string   // the OAuth client the token was issued to
+	Roles     []string // from the configured roles claim
+	Scopes    []string // from the scope claim
+	Audience  []string
+	SessionID string // the sid claim
+	TokenID   string // the jti claim
+	Expiry    time.Time
+	// Token is the raw access token, for relaying it to another service.
+	Token string
+}
+
+// HasRole reports whether the principal has role.
+func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// HasScope reports whether the principal's token carries scope.
+func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+type principalKey struct{}
+
+// NewContext returns a copy of ctx carrying p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal Middleware stored in ctx, or nil.
+func FromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
