@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/resource"
+)
+
+// basicAuth turns Basic credentials into access tokens with the password
+// grant and caches the result per credential, so steady traffic costs no
+// password hash and no call to the authorization server. The cache key is an
+// HMAC of the credential under a per-process random key: the cache never
+// holds a password, and its keys are useless outside this process.
+type basicAuth struct {
+	cfg    *Config
+	verify resource.TokenVerifier
+	key    [32]byte
+	group  singleflight.Group
+	// margin: an entry is dropped this long before its token expires.
+	margin time.Duration
+
+	tokenURLMu sync.Mutex
+	tokenURL   string // from discovery, once found
+
+	mu      sync.RWMutex
+	entries map[[sha256.Size]byte]basicEntry
+}
+
+type basicEntry struct {
+	principal *resource.Principal
+	token     string
+	until     time.Time
+}
+
+func newBasicAuth(cfg *Config, v resource.TokenVerifier) *basicAuth {
+	b := &basicAuth{cfg: cfg, verify: v, margin: 30 * time.Second, entries: map[[sha256.Size]byte]basicEntry{}}
+	rand.Read(b.key[:])
+	return b
+}
+
+func (b *basicAuth) cacheKey(user, pass string) [sha256.Size]byte {
+	m := hmac.New(sha256.New, b.key[:])
+	m.Write([]byte(user))
+	m.Write([]byte{0})
+	m.Write([]byte(pass))
+	var k [sha256.Size]byte
+	m.Sum(k[:0])
+	return k
+}
+
+func (b *basicAuth) authenticate(ctx context.Context, user, pass string) (*resource.Principal, string, error) {
+	key := b.cacheKey(user, pass)
+	now := b.cfg.Now()
+	b.mu.RLock()
+	e, ok := b.entries[key]
+	b.mu.RUnlock()
+	if ok && now.Before(e.until) {
+		return e.principal, e.token, nil
+	}
+	// One password grant per credential at a time; concurrent requests with
+	// the same credential wait for it.
+	v, err, _ := b.group.Do(string(key[:]), func() (any, error) {
+		return b.login(context.WithoutCancel(ctx), key, user, pass)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	e = v.(basicEntry)
+	return e.principal, e.token, nil
+}
+
+// login makes the password grant and caches a success; failures are never
+// cached.
+func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass string) (basicEntry, error) {
+	tokenURL, err := b.tokenEndpoint(ctx)
+	if err != nil {
+		return basicEntry{}, err
+	}
+	tc := oauth.TokenClient{TokenURL: tokenURL, ClientID: b.cfg.ClientID, ClientSecret: b.cfg.ClientSecret, HTTPClient: b.cfg.HTTPClient}
+	resp, err := tc.Token(ctx, url.Values{"grant_type": {oauth.GrantPassword}, "username": {user}, "password": {pass}})
+	if oe, ok := errors.AsType[*oauth.Error](err); ok {
+		if oe.Code == oauth.ErrInvalidGrant || oe.Code == oauth.ErrInvalidRequest {
+			return basicEntry{}, errBadCredentials
+		}
+		b.cfg.Logger.ErrorContext(ctx, "password grant refused", "code", oe.Code, "description", oe.Description)
+		return basicEntry{}, fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	if err != nil {
+		return basicEntry{}, fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	p, err := b.verify.Verify(ctx, resp.AccessToken)
+	if err != nil {
+		return basicEntry{}, fmt.Errorf("verify token from password grant: %w", err)
+	}
+	e := basicEntry{principal: p, token: resp.AccessToken, until: p.Expiry.Add(-b.margin)}
+	b.mu.Lock()
+	if len(b.entries) >= b.cfg.BasicCacheSize {
+		b.evict(b.cfg.Now())
+	}
+	b.entries[key] = e
+	b.mu.Unlock()
+	return e, nil
+}
+
+// evict drops expired entries, or an arbitrary one if none has expired.
+func (b *basicAuth) evict(now time.Time) {
+	n := len(b.entries)
+	for k, e := range b.entries {
+		if !now.Before(e.until) {
+			delete(b.entries, k)
+		}
+	}
+	if len(b.entries) < n {
+		return
+	}
+	for k := range b.entries {
+		delete(b.entries, k)
+		return
+	}
+}
+
+// tokenEndpoint returns the configured token URL, or the one discovery
+// names; a failed discovery is tried again on a later request.
+func (b *basicAuth) tokenEndpoint(ctx context.Context) (string, error) {
+	if b.cfg.TokenURL != "" {
+		return b.cfg.TokenURL, nil
+	}
+	b.tokenURLMu.Lock()
+	defer b.tokenURLMu.Unlock()
+	if b.tokenURL == "" {
+		u, err := discoverTokenURL(ctx, b.cfg.HTTPClient, b.cfg.Issuer)
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", errUnavailable, err)
+		}
+		b.tokenURL = u
+	}
+	return b.tokenURL, nil
+}
+
+// discoverTokenURL reads token_endpoint from the issuer's metadata
+// (OpenID Connect discovery, then RFC 8414).
+func discoverTokenURL(ctx context.Context, client *http.Client, issuer string) (string, error) {
+	base := strings.TrimSuffix(issuer, "/")
+	var lastErr error
+	for _, u := range []string{base + "/.well-known/openid-configuration", base + "/.well-known/oauth-authorization-server"} {
+		meta, err := fetchMetadata(ctx, client, u)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if meta.Issuer != issuer || meta.TokenEndpoint == "" {
+			return "", fmt.Errorf("discovery %s: issuer %q (want %q), token_endpoint %q", u, meta.Issuer, issuer, meta.TokenEndpoint)
+		}
+		return meta.TokenEndpoint, nil
+	}
+	return "", fmt.Errorf("discovery: %w", lastErr)
+}
+
+type metadata struct {
+	Issuer        string `json:"issuer"`
+	TokenEndpoint string `json:"token_endpoint"`
+}
+
+func fetchMetadata(ctx context.Context, client *http.Client, u string) (metadata, error) {
+	var m metadata
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return m, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return m, fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m)
+	return m, err
+}
