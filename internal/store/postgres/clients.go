@@ -1,0 +1,93 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+const clientColumns = `id, secret_hash, public, grants, scopes, redirect_uris, audience,
+	access_token_format, disabled, created_at, updated_at`
+
+// CreateClient inserts c; store.ErrAlreadyExists if its ID is taken.
+func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		c.ID, c.SecretHash, c.Public, list(c.Grants), list(c.Scopes), list(c.RedirectURIs), list(c.Audience),
+		c.AccessTokenFormat, c.Disabled, c.CreatedAt, c.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("create client %q: %w", c.ID, dbError(err))
+	}
+	return nil
+}
+
+// GetClient returns the client with that ID, or store.ErrNotFound.
+func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
+	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	if err != nil {
+		return store.Client{}, fmt.Errorf("get client %q: %w", id, dbError(err))
+	}
+	return c, nil
+}
+
+// ListClients returns every client ordered by ID (byte order, whatever the
+// database's collation).
+func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	cs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Client, error) { return scanClient(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	return cs, nil
+}
+
+// UpdateClient applies update to the client with that ID and stores the
+// result, keeping its ID, in one transaction that holds the client's row
+// lock. If update returns an error, nothing is written and UpdateClient
+// returns that error unchanged.
+func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.Client) error) (store.Client, error) {
+	var c store.Client
+	var updateErr error
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if c, err = scanClient(tx.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1 FOR UPDATE`, id)); err != nil {
+			return dbError(err)
+		}
+		if updateErr = update(&c); updateErr != nil {
+			return updateErr
+		}
+		c, err = scanClient(tx.QueryRow(ctx, `UPDATE clients
+			SET secret_hash = $2, public = $3, grants = $4, scopes = $5, redirect_uris = $6, audience = $7,
+				access_token_format = $8, disabled = $9, created_at = $10, updated_at = $11
+			WHERE id = $1 RETURNING `+clientColumns,
+			id, c.SecretHash, c.Public, list(c.Grants), list(c.Scopes), list(c.RedirectURIs), list(c.Audience),
+			c.AccessTokenFormat, c.Disabled, c.CreatedAt, c.UpdatedAt))
+		return err
+	})
+	switch {
+	case updateErr != nil:
+		return store.Client{}, updateErr
+	case err != nil:
+		return store.Client{}, fmt.Errorf("update client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// scanClient reads a row of clientColumns.
+func scanClient(row pgx.Row) (store.Client, error) {
+	var c store.Client
+	err := row.Scan(&c.ID, &c.SecretHash, &c.Public, &c.Grants, &c.Scopes, &c.RedirectURIs, &c.Audience,
+		&c.AccessTokenFormat, &c.Disabled, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return store.Client{}, err
+	}
+	c.Grants, c.Scopes, c.RedirectURIs, c.Audience = fromList(c.Grants), fromList(c.Scopes), fromList(c.RedirectURIs), fromList(c.Audience)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, nil
+}

@@ -1,0 +1,14 @@
+// Package postgres is the store.Store for several authorization-server
+// replicas sharing one PostgreSQL database, through a pgx connection pool.
+//
+// Updates run in transactions that lock the rows they read (SELECT ... FOR
+// UPDATE). Refresh-token rotation and family revocation also take a
+// transaction-scoped advisory lock on the token family, so that rotation with
+// reuse detection (RFC 6749 §10.4, RFC 9700 §4.14.2) stays atomic whichever
+// replicas the requests reach: a successor stored concurrently with a
+// revocation of its family cannot escape it.
+//
+// Times are timestamptz (microsecond precision) and come back in UTC; lists
+// are text arrays. The schema is embedded and migrated by Open, in the first
+// schema of the connection's search_path.
+package postgres

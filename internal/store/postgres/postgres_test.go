@@ -1,0 +1,134 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+)
+
+// testDSN returns the DSN of the test database, skipping t if there is none.
+func testDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES is not set; set it to a PostgreSQL DSN " +
+			"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to test the PostgreSQL store")
+	}
+	return dsn
+}
+
+func TestConformance(t *testing.T) {
+	dsn := testDSN(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, newSchema(t, dsn))
+	})
+}
+
+// newSchema creates a schema of its own for t, dropped when t ends, and
+// returns dsn with its search_path set to that schema, so that tests running
+// in parallel, from this package or any other, never share tables.
+func newSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	schema := "gh_test_" + strings.ToLower(rand.Text())
+	admin(t, dsn, "CREATE SCHEMA "+schema)
+	t.Cleanup(func() { admin(t, dsn, "DROP SCHEMA "+schema+" CASCADE") })
+	return withSearchPath(t, dsn, schema)
+}
+
+// admin runs sql on a connection of its own.
+func admin(t *testing.T, dsn, sql string) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context()) // also runs in cleanups, after t's context ends
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect: got error %v, want nil", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: got error %v, want nil", sql, err)
+	}
+}
+
+// withSearchPath returns dsn, a URL or keyword/value string, with its
+// search_path set to schema.
+func withSearchPath(t *testing.T, dsn, schema string) string {
+	t.Helper()
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn + " search_path=" + schema
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse GATEHOUSE_TEST_POSTGRES: got error %v, want nil", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// open opens the store at dsn and closes it when t ends.
+func open(t *testing.T, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: got error %v, want nil", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	dsn := newSchema(t, testDSN(t))
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: got error %v, want nil", err)
+	}
+	if err := s.CreateUser(t.Context(), store.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatalf("CreateUser: got error %v, want nil", err)
+	}
+	s.Close()
+	u, err := open(t, dsn).GetUser(t.Context(), "alice")
+	if err != nil {
+		t.Fatalf("GetUser after reopening: got error %v, want nil", err)
+	}
+	if u.ID != "u1" {
+		t.Errorf("GetUser after reopening: got ID %q, want %q", u.ID, "u1")
+	}
+}
+
+func TestConcurrentOpen(t *testing.T) {
+	// Replicas starting at once must migrate the schema only once.
+	dsn := newSchema(t, testDSN(t))
+	stores := make([]*postgres.Store, 8)
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(t.Context(), dsn) })
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Errorf("Open #%d: got error %v, want nil", i, errs[i])
+			continue
+		}
+		s.Close()
+	}
+}
+
+func TestOpenMissingSchema(t *testing.T) {
+	dsn := withSearchPath(t, testDSN(t), "gh_test_missing_"+strings.ToLower(rand.Text()))
+	if s, err := postgres.Open(t.Context(), dsn); err == nil {
+		s.Close()
+		t.Errorf("Open with a search_path of no schema: got error %v, want an error", err)
+	}
+}

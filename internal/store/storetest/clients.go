@@ -1,0 +1,125 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// newClient returns a confidential client with every field set.
+func newClient(id string) store.Client {
+	return store.Client{
+		ID:                id,
+		SecretHash:        "hmac-sha256:c2VjcmV0aGFzaA",
+		Grants:            []string{"authorization_code", "refresh_token"},
+		Scopes:            []string{"openid", "profile", "offline_access"},
+		RedirectURIs:      []string{"https://app.example/callback", "http://127.0.0.1:8080/cb"},
+		Audience:          []string{"https://api.example"},
+		AccessTokenFormat: store.FormatOpaque,
+		CreatedAt:         t0,
+		UpdatedAt:         t0.Add(time.Second),
+	}
+}
+
+var clientCases = []testCase{
+	{"CreateAndGet", func(t *testing.T, s store.Store) {
+		public := newClient("spa")
+		public.SecretHash, public.Public, public.Audience, public.AccessTokenFormat = "", true, nil, store.FormatJWT
+		for _, c := range []store.Client{newClient("backend"), public, {ID: "zero"}} {
+			must(t, "CreateClient", s.CreateClient(t.Context(), c))
+			got, err := s.GetClient(t.Context(), c.ID)
+			must(t, "GetClient", err)
+			check(t, "GetClient("+c.ID+")", got, c)
+		}
+	}},
+	{"CreateDuplicate", func(t *testing.T, s store.Store) {
+		c := newClient("backend")
+		must(t, "CreateClient", s.CreateClient(t.Context(), c))
+		other := newClient("backend")
+		other.Public = true
+		checkErr(t, "CreateClient", s.CreateClient(t.Context(), other), store.ErrAlreadyExists)
+		got, err := s.GetClient(t.Context(), "backend")
+		must(t, "GetClient", err)
+		check(t, "GetClient", got, c)
+	}},
+	{"GetMissing", func(t *testing.T, s store.Store) {
+		_, err := s.GetClient(t.Context(), "nobody")
+		checkErr(t, "GetClient", err, store.ErrNotFound)
+	}},
+	{"List", func(t *testing.T, s store.Store) {
+		got, err := s.ListClients(t.Context())
+		must(t, "ListClients", err)
+		check(t, "ListClients of none", got, nil)
+		a, b, c, upper := newClient("a"), newClient("b"), newClient("c"), newClient("Z")
+		b.Grants = nil
+		for _, cl := range []store.Client{c, a, upper, b} {
+			must(t, "CreateClient", s.CreateClient(t.Context(), cl))
+		}
+		got, err = s.ListClients(t.Context())
+		must(t, "ListClients", err)
+		check(t, "ListClients", got, []store.Client{upper, a, b, c}) // byte order
+	}},
+	{"Update", func(t *testing.T, s store.Store) {
+		must(t, "CreateClient", s.CreateClient(t.Context(), newClient("backend")))
+		want := store.Client{
+			ID:                "backend",
+			Public:            true,
+			Grants:            []string{"authorization_code"},
+			Scopes:            []string{"openid"},
+			RedirectURIs:      []string{"https://app.example/new"},
+			AccessTokenFormat: store.FormatJWT,
+			Disabled:          true,
+			CreatedAt:         t0.Add(-time.Hour),
+			UpdatedAt:         t0.Add(time.Hour),
+		}
+		got, err := s.UpdateClient(t.Context(), "backend", func(c *store.Client) error {
+			check(t, "client passed to update", *c, newClient("backend"))
+			*c = want
+			return nil
+		})
+		must(t, "UpdateClient", err)
+		check(t, "UpdateClient", got, want)
+		got, err = s.GetClient(t.Context(), "backend")
+		must(t, "GetClient", err)
+		check(t, "GetClient after UpdateClient", got, want)
+	}},
+	{"UpdateKeepsID", func(t *testing.T, s store.Store) {
+		c := newClient("backend")
+		must(t, "CreateClient", s.CreateClient(t.Context(), c))
+		want := c
+		want.Disabled = true
+		got, err := s.UpdateClient(t.Context(), "backend", func(c *store.Client) error {
+			c.ID, c.Disabled = "frontend", true
+			return nil
+		})
+		must(t, "UpdateClient", err)
+		check(t, "UpdateClient", got, want)
+		got, err = s.GetClient(t.Context(), "backend")
+		must(t, "GetClient", err)
+		check(t, "GetClient after UpdateClient", got, want)
+		_, err = s.GetClient(t.Context(), "frontend")
+		checkErr(t, "GetClient(frontend)", err, store.ErrNotFound)
+	}},
+	{"UpdateRefused", func(t *testing.T, s store.Store) {
+		c := newClient("backend")
+		must(t, "CreateClient", s.CreateClient(t.Context(), c))
+		_, err := s.UpdateClient(t.Context(), "backend", func(c *store.Client) error {
+			c.Disabled, c.RedirectURIs = true, []string{"https://evil.example/"}
+			return errUpdate
+		})
+		checkErr(t, "UpdateClient", err, errUpdate)
+		got, err := s.GetClient(t.Context(), "backend")
+		must(t, "GetClient", err)
+		check(t, "GetClient after refused UpdateClient", got, c)
+	}},
+	{"UpdateMissing", func(t *testing.T, s store.Store) {
+		called := false
+		_, err := s.UpdateClient(t.Context(), "nobody", func(*store.Client) error {
+			called = true
+			return nil
+		})
+		checkErr(t, "UpdateClient", err, store.ErrNotFound)
+		check(t, "update called", called, false)
+	}},
+}
