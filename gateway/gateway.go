@@ -65,6 +65,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.deny(w, r, "no rule for this method")
 		return
 	}
+	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
 	if rule.Public {
 		r.Header.Del("Authorization")
 		rt.proxy.ServeHTTP(w, r)
@@ -79,8 +80,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.deny(w, r, reason)
 		return
 	}
-	r.Header.Set("Authorization", "Bearer "+token)
-	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
+	if !isBearer(r.Header.Get("Authorization"), token) { // Basic, or "bearer" spelled otherwise
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
 	rt.proxy.ServeHTTP(w, r)
 }
 
@@ -152,6 +154,12 @@ func (g *Gateway) authenticate(r *http.Request) (*resource.Principal, string, er
 		return g.basic.authenticate(r.Context(), user, pass)
 	}
 	return nil, "", errMalformedCredentials
+}
+
+// isBearer reports whether h is exactly "Bearer " followed by token.
+func isBearer(h, token string) bool {
+	const scheme = "Bearer "
+	return len(h) == len(scheme)+len(token) && h[:len(scheme)] == scheme && h[len(scheme):] == token
 }
 
 // newRoute builds the reverse proxy of r.

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse/authserver"
+	"github.com/gatehouse-dev/gatehouse/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/keyring"
+	"github.com/gatehouse-dev/gatehouse/internal/serve"
+)
+
+func newAuthServerCommand() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "authserver --config FILE",
+		Short: "Run the OAuth 2.0 authorization server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAuthServer(cmd.Context(), file, newLogger())
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file (see docs/configuration.md)")
+	cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error {
+	c, err := config.LoadAuthServer(file)
+	if err != nil {
+		return err
+	}
+	kr, err := loadKeyring(c.MasterKeyFile)
+	if err != nil {
+		return err
+	}
+	st, err := config.OpenStore(ctx, c.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if c.Seed != "" {
+		seed, err := config.LoadSeed(c.Seed)
+		if err != nil {
+			return err
+		}
+		m := &accounts.Manager{Store: st, Secrets: kr.Hasher(keyring.PurposeClientSecret)}
+		if err := seed.Apply(ctx, m); err != nil {
+			return err
+		}
+	}
+	as, err := authserver.New(ctx, authserver.Config{
+		Issuer: c.Issuer, Store: st, Keyring: kr, Audience: c.Audience,
+		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
+		RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, RefreshGrace: c.Grace(),
+		SigningAlgorithm: c.SigningAlgorithm, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, c.Listen, as, logger, "authorization server", "issuer", c.Issuer)
+}
+
+func newGatewayCommand() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "gateway --config FILE",
+		Short: "Run the API gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := newLogger()
+			c, gc, err := config.LoadGateway(file)
+			if err != nil {
+				return err
+			}
+			gc.Logger = logger
+			gw, err := gateway.New(gc)
+			if err != nil {
+				return err
+			}
+			return listenAndServe(cmd.Context(), c.Listen, gw, logger, "gateway", "issuer", c.Issuer)
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file (see docs/configuration.md)")
+	cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// loadKeyring reads the master key from file, or else from the environment.
+func loadKeyring(file string) (*keyring.Keyring, error) {
+	if file != "" {
+		return keyring.LoadFile(file, false)
+	}
+	kr, ok, err := keyring.FromEnv()
+	if !ok {
+		return nil, fmt.Errorf("no master key: set master_key_file or %s", keyring.EnvMasterKey)
+	}
+	return kr, err
+}
+
+func listenAndServe(ctx context.Context, addr string, h http.Handler, logger *slog.Logger, what string, args ...any) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	logger.Info(what+" ready", append([]any{"addr", ln.Addr().String()}, args...)...)
+	return serve.Run(ctx, serve.NewServer(h, logger), ln)
+}

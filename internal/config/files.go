@@ -1,0 +1,152 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/gateway"
+)
+
+// AuthServer is the file given to `gatehouse authserver --config`.
+type AuthServer struct {
+	// Issuer identifier, e.g. https://auth.example.com. Required.
+	Issuer string `yaml:"issuer"`
+	// Listen address; default 127.0.0.1:9000.
+	Listen string `yaml:"listen"`
+	// Store: sqlite:PATH or postgres:DSN. Required.
+	Store string `yaml:"store"`
+	// MasterKeyFile holds the base64 master key; if empty, the environment
+	// variable GATEHOUSE_MASTER_KEY must hold it.
+	MasterKeyFile string `yaml:"master_key_file"`
+	// Seed file applied at start (optional).
+	Seed string `yaml:"seed"`
+	// Audience of access tokens for clients registered without one; default
+	// the issuer.
+	Audience           []string       `yaml:"audience"`
+	AccessTokenTTL     time.Duration  `yaml:"access_token_ttl"`     // default 5m
+	RefreshTokenTTL    time.Duration  `yaml:"refresh_token_ttl"`    // idle; default 24h
+	RefreshAbsoluteTTL time.Duration  `yaml:"refresh_absolute_ttl"` // default 720h
+	RefreshGrace       *time.Duration `yaml:"refresh_grace"`        // default 10s; 0s turns it off
+	SigningAlgorithm   string         `yaml:"signing_algorithm"`    // ES256 (default), RS256, EdDSA
+}
+
+// LoadAuthServer reads and checks an authorization server file.
+func LoadAuthServer(path string) (*AuthServer, error) {
+	var c AuthServer
+	if err := load(path, &c); err != nil {
+		return nil, fmt.Errorf("authserver config: %w", err)
+	}
+	var errs []error
+	if c.Issuer == "" {
+		errs = append(errs, errors.New("issuer is required"))
+	}
+	if c.Store == "" {
+		errs = append(errs, errors.New("store is required (sqlite:PATH or postgres:DSN)"))
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:9000"
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("authserver config %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Grace converts RefreshGrace to authserver.Config's convention (zero:
+// default, negative: off).
+func (c *AuthServer) Grace() time.Duration {
+	switch {
+	case c.RefreshGrace == nil:
+		return 0
+	case *c.RefreshGrace == 0:
+		return -1
+	default:
+		return *c.RefreshGrace
+	}
+}
+
+// Gateway is the file given to `gatehouse gateway --config`.
+type Gateway struct {
+	// Listen address; default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// Issuer of the authorization server. Required.
+	Issuer string `yaml:"issuer"`
+	// Audience values accepted in access tokens. Required.
+	Audience []string `yaml:"audience"`
+	// TokenURL; default from discovery.
+	TokenURL string `yaml:"token_url"`
+	// ClientID and the secret of the gateway's confidential client; the
+	// secret from ClientSecretFile, or the environment variable
+	// GATEHOUSE_GATEWAY_CLIENT_SECRET.
+	ClientID         string   `yaml:"client_id"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	StripHeaders     []string `yaml:"strip_headers"`
+	MaxBodyBytes     int64    `yaml:"max_body_bytes"`
+	Routes           []Route  `yaml:"routes"`
+}
+
+// Route is a route of the gateway file.
+type Route struct {
+	Prefix      string `yaml:"prefix"`
+	Upstream    string `yaml:"upstream"`
+	StripPrefix string `yaml:"strip_prefix"`
+	Rules       []Rule `yaml:"rules"`
+}
+
+// Rule is a route rule of the gateway file.
+type Rule struct {
+	Methods []string `yaml:"methods"`
+	Public  bool     `yaml:"public"`
+	Roles   []string `yaml:"roles"`
+	Scopes  []string `yaml:"scopes"`
+}
+
+// EnvGatewaySecret holds the gateway's client secret when no file is named.
+const EnvGatewaySecret = "GATEHOUSE_GATEWAY_CLIENT_SECRET"
+
+// LoadGateway reads a gateway file and converts it to a gateway.Config
+// (whose own validation runs in gateway.New).
+func LoadGateway(path string) (*Gateway, gateway.Config, error) {
+	var c Gateway
+	if err := load(path, &c); err != nil {
+		return nil, gateway.Config{}, fmt.Errorf("gateway config: %w", err)
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	gc := gateway.Config{Issuer: c.Issuer, Audience: c.Audience, TokenURL: c.TokenURL,
+		ClientID: c.ClientID, StripHeaders: c.StripHeaders, MaxBodyBytes: c.MaxBodyBytes}
+	if c.ClientID != "" {
+		secret, err := readSecret(c.ClientSecretFile, EnvGatewaySecret)
+		if err != nil {
+			return nil, gateway.Config{}, fmt.Errorf("gateway config %s: client secret: %w", path, err)
+		}
+		gc.ClientSecret = secret
+	}
+	for _, r := range c.Routes {
+		rt := gateway.Route{Prefix: r.Prefix, Upstream: r.Upstream, StripPrefix: r.StripPrefix}
+		for _, rule := range r.Rules {
+			rt.Rules = append(rt.Rules, gateway.Rule(rule))
+		}
+		gc.Routes = append(gc.Routes, rt)
+	}
+	return &c, gc, nil
+}
+
+// readSecret reads a secret from file, or else from the environment.
+func readSecret(file, env string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if v := os.Getenv(env); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("set client_secret_file or %s", env)
+}

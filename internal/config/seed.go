@@ -1,0 +1,85 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Seed is the seed file: users and clients created (or brought up to date)
+// at start. See docs/seed.md.
+type Seed struct {
+	Users   []SeedUser   `yaml:"users"`
+	Clients []SeedClient `yaml:"clients"`
+}
+
+// SeedUser is a user of the seed file.
+type SeedUser struct {
+	Username string   `yaml:"username"`
+	Password string   `yaml:"password"`
+	Roles    []string `yaml:"roles"`
+	Disabled bool     `yaml:"disabled"`
+}
+
+// SeedClient is a client of the seed file.
+type SeedClient struct {
+	ID           string   `yaml:"id"`
+	Secret       string   `yaml:"secret"`
+	Public       bool     `yaml:"public"`
+	Grants       []string `yaml:"grants"`
+	Scopes       []string `yaml:"scopes"`
+	RedirectURIs []string `yaml:"redirect_uris"`
+	Audience     []string `yaml:"audience"`
+}
+
+// LoadSeed reads a seed file.
+func LoadSeed(path string) (*Seed, error) {
+	var s Seed
+	if err := load(path, &s); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	return &s, nil
+}
+
+// ParseSeed parses seed YAML.
+func ParseSeed(data []byte) (*Seed, error) {
+	var s Seed
+	if err := decodeStrict(data, &s); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	return &s, nil
+}
+
+// Apply makes the store match the seed: missing users and clients are
+// created; existing ones get the seed's password, roles, secret and
+// registration. Users and clients not in the seed are left alone.
+func (s *Seed) Apply(ctx context.Context, m *accounts.Manager) error {
+	for _, u := range s.Users {
+		_, err := m.AddUser(ctx, u.Username, u.Password, u.Roles)
+		if errors.Is(err, store.ErrAlreadyExists) {
+			if err = m.SetPassword(ctx, u.Username, u.Password); err == nil {
+				err = m.SetRoles(ctx, u.Username, u.Roles)
+			}
+		}
+		if err == nil {
+			err = m.SetDisabled(ctx, u.Username, u.Disabled)
+		}
+		if err != nil {
+			return fmt.Errorf("seed user %q: %w", u.Username, err)
+		}
+	}
+	for _, c := range s.Clients {
+		if !c.Public && c.Secret == "" {
+			return fmt.Errorf("seed client %q: a confidential client needs a secret", c.ID)
+		}
+		_, _, err := m.PutClient(ctx, accounts.ClientSpec{ID: c.ID, Secret: c.Secret, Public: c.Public,
+			Grants: c.Grants, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs, Audience: c.Audience})
+		if err != nil {
+			return fmt.Errorf("seed client %q: %w", c.ID, err)
+		}
+	}
+	return nil
+}

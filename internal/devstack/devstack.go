@@ -1,0 +1,293 @@
+// Package devstack assembles the whole Access Token pattern in one process —
+// authorization server, gateway and the demo services — the way
+// `gatehouse dev` runs it and the end-to-end tests and the load harness
+// start it. Each part is built from the public packages only, as a user
+// would wire them.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/authserver"
+	"github.com/gatehouse-dev/gatehouse/demo"
+	"github.com/gatehouse-dev/gatehouse/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/keyring"
+	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/serve"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/resource"
+)
+
+// Audience is the audience of the access tokens in the dev stack: the API
+// behind the gateway. The gateway and both demo services accept it.
+const Audience = "demo-api"
+
+// GatewayClientID is the gateway's own confidential client.
+const GatewayClientID = "gateway"
+
+// Default addresses, per DESIGN.md.
+const (
+	DefaultGatewayAddr   = "127.0.0.1:8080"
+	DefaultAuthAddr      = "127.0.0.1:9000"
+	DefaultOrdersAddr    = "127.0.0.1:9101"
+	DefaultConsumersAddr = "127.0.0.1:9102"
+	DefaultDataDir       = ".gatehouse"
+	databaseFile         = "gatehouse.db"
+	masterKeyFile        = "master.key"
+)
+
+// Options configure Start. Zero values give `gatehouse dev`'s defaults.
+type Options struct {
+	// DataDir holds the SQLite database and the master key; default ".gatehouse".
+	DataDir string
+	// Seed to apply; if nil, the built-in demo seed with random passwords.
+	Seed *config.Seed
+	// Store to use instead of SQLite in DataDir (the master key stays in DataDir).
+	Store store.Store
+	// Addresses to listen on; "127.0.0.1:0" picks a free port.
+	GatewayAddr, AuthAddr, OrdersAddr, ConsumersAddr string
+	// AccessTokenTTL; default 5m.
+	AccessTokenTTL time.Duration
+	// RefreshGrace; default 10s, negative turns it off.
+	RefreshGrace time.Duration
+	// PasswordParams; default password.Default.
+	PasswordParams password.Params
+	// Wrap, when set, wraps each upstream service's handler (name is
+	// "orders" or "consumers"), e.g. to observe what reaches it.
+	Wrap func(name string, h http.Handler) http.Handler
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Stack is a running dev stack.
+type Stack struct {
+	GatewayURL, IssuerURL, OrdersURL, ConsumersURL string
+	TokenURL                                       string
+	// Users and Clients hold the seed that was applied, with the plain
+	// passwords and secrets (random ones for the built-in seed).
+	Seed *config.Seed
+	// Store is the stack's store.
+	Store store.Store
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   chan error
+	owned  store.Store // closed by Close when Start opened it
+}
+
+// Start listens on every address, builds the parts and serves them until
+// Close or ctx is done.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	o.setDefaults()
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Stack{cancel: cancel, errs: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	lns, err := listenAll(o.AuthAddr, o.OrdersAddr, o.ConsumersAddr, o.GatewayAddr)
+	if err != nil {
+		return nil, err
+	}
+	authLn, ordersLn, consumersLn, gatewayLn := lns[0], lns[1], lns[2], lns[3]
+	s.IssuerURL = "http://" + authLn.Addr().String()
+	s.OrdersURL = "http://" + ordersLn.Addr().String()
+	s.ConsumersURL = "http://" + consumersLn.Addr().String()
+	s.GatewayURL = "http://" + gatewayLn.Addr().String()
+
+	kr, err := keyring.LoadFile(filepath.Join(o.DataDir, masterKeyFile), true)
+	if err != nil {
+		closeAll(lns)
+		return nil, err
+	}
+	if err := s.openStore(ctx, o); err != nil {
+		closeAll(lns)
+		return nil, err
+	}
+	gatewaySecret, err := s.seed(ctx, o, kr)
+	if err != nil {
+		closeAll(lns)
+		return nil, err
+	}
+	as, err := authserver.New(ctx, authserver.Config{
+		Issuer: s.IssuerURL, Store: s.Store, Keyring: kr, Audience: []string{Audience},
+		AccessTokenTTL: o.AccessTokenTTL, RefreshGrace: o.RefreshGrace, PasswordParams: o.PasswordParams,
+		Logger: o.Logger.With("component", "authserver"),
+	})
+	if err != nil {
+		closeAll(lns)
+		return nil, err
+	}
+	s.TokenURL = as.TokenURL()
+	gw, err := gateway.New(s.gatewayConfig(o, gatewaySecret))
+	if err != nil {
+		closeAll(lns)
+		return nil, err
+	}
+	s.serve(ctx, o, authLn, as)
+	s.serve(ctx, o, ordersLn, o.Wrap("orders", demo.NewOrders(s.verifier())))
+	s.serve(ctx, o, consumersLn, o.Wrap("consumers", demo.NewConsumers(s.verifier())))
+	s.serve(ctx, o, gatewayLn, gw)
+	return s, nil
+}
+
+func (o *Options) setDefaults() {
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.GatewayAddr, DefaultGatewayAddr)
+	def(&o.AuthAddr, DefaultAuthAddr)
+	def(&o.OrdersAddr, DefaultOrdersAddr)
+	def(&o.ConsumersAddr, DefaultConsumersAddr)
+	if o.Wrap == nil {
+		o.Wrap = func(_ string, h http.Handler) http.Handler { return h }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+func listenAll(addrs ...string) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll(lns)
+			return nil, fmt.Errorf("listen on %s: %w", a, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+func (s *Stack) openStore(ctx context.Context, o Options) error {
+	if o.Store != nil {
+		s.Store = o.Store
+		return nil
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, databaseFile))
+	if err != nil {
+		return err
+	}
+	s.Store, s.owned = st, st
+	return nil
+}
+
+// seed applies the seed and registers the gateway's client with a fresh
+// secret, which it returns.
+func (s *Stack) seed(ctx context.Context, o Options, kr *keyring.Keyring) (string, error) {
+	m := &accounts.Manager{Store: s.Store, Secrets: kr.Hasher(keyring.PurposeClientSecret), Params: o.PasswordParams}
+	s.Seed = o.Seed
+	if s.Seed == nil {
+		s.Seed = DemoSeed()
+	}
+	if err := s.Seed.Apply(ctx, m); err != nil {
+		return "", err
+	}
+	_, secret, err := m.PutClient(ctx, accounts.ClientSpec{ID: GatewayClientID,
+		Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}})
+	return secret, err
+}
+
+// DemoSeed is the built-in seed: alice and bob (consumer), carol (consumer,
+// admin), each with a fresh random password, and a client "cli" for trying
+// the bearer flow.
+func DemoSeed() *config.Seed {
+	pw := func() string { return keyring.RandomToken(12) }
+	return &config.Seed{
+		Users: []config.SeedUser{
+			{Username: "alice", Password: pw(), Roles: []string{"consumer"}},
+			{Username: "bob", Password: pw(), Roles: []string{"consumer"}},
+			{Username: "carol", Password: pw(), Roles: []string{"consumer", "admin"}},
+		},
+		Clients: []config.SeedClient{{ID: "cli", Secret: keyring.RandomToken(32),
+			Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken, oauth.GrantClientCredentials},
+			Scopes: []string{"orders"}}},
+	}
+}
+
+func (s *Stack) verifier() *resource.Verifier {
+	v, err := resource.NewVerifier(resource.Config{Issuer: s.IssuerURL, Audience: []string{Audience}})
+	if err != nil {
+		panic(err) // Issuer and Audience are set above
+	}
+	return v
+}
+
+// gatewayConfig is the dev gateway: /api/admin/orders needs role admin and
+// goes to orders' /orders; /api/orders to orders; /api/consumers to consumers.
+func (s *Stack) gatewayConfig(o Options, secret string) gateway.Config {
+	return gateway.Config{
+		Issuer: s.IssuerURL, Audience: []string{Audience}, TokenURL: s.TokenURL,
+		ClientID: GatewayClientID, ClientSecret: secret,
+		Routes: []gateway.Route{
+			{Prefix: "/api/admin/orders", Upstream: s.OrdersURL, StripPrefix: "/api/admin",
+				Rules: []gateway.Rule{{Roles: []string{"admin"}}}},
+			{Prefix: "/api/orders", Upstream: s.OrdersURL, StripPrefix: "/api"},
+			{Prefix: "/api/consumers", Upstream: s.ConsumersURL, StripPrefix: "/api"},
+		},
+		Logger: o.Logger.With("component", "gateway"),
+	}
+}
+
+func (s *Stack) serve(ctx context.Context, o Options, ln net.Listener, h http.Handler) {
+	srv := serve.NewServer(h, o.Logger)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := serve.Run(ctx, srv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errs <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
+			s.cancel()
+		}
+	}()
+}
+
+// Wait blocks until the stack stops and returns the first serving error.
+func (s *Stack) Wait() error {
+	s.wg.Wait()
+	select {
+	case err := <-s.errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// Close stops every listener gracefully and closes the store Start opened.
+func (s *Stack) Close() error {
+	s.cancel()
+	err := s.Wait()
+	if s.owned != nil {
+		err = errors.Join(err, s.owned.Close())
+		s.owned = nil
+	}
+	return err
+}
