@@ -65,23 +65,32 @@ func (b *basicAuth) cacheKey(user, pass string) [sha256.Size]byte {
 
 func (b *basicAuth) authenticate(ctx context.Context, user, pass string) (*resource.Principal, string, error) {
 	key := b.cacheKey(user, pass)
-	now := b.cfg.Now()
-	b.mu.RLock()
-	e, ok := b.entries[key]
-	b.mu.RUnlock()
-	if ok && now.Before(e.until) {
+	if e, ok := b.cached(key); ok {
 		return e.principal, e.token, nil
 	}
 	// One password grant per credential at a time; concurrent requests with
 	// the same credential wait for it.
 	v, err, _ := b.group.Do(string(key[:]), func() (any, error) {
+		// A flight that ended between the miss above and this call has
+		// filled the cache: use it rather than making a second grant.
+		if e, ok := b.cached(key); ok {
+			return e, nil
+		}
 		return b.login(context.WithoutCancel(ctx), key, user, pass)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	e = v.(basicEntry)
+	e := v.(basicEntry)
 	return e.principal, e.token, nil
+}
+
+// cached returns the live cache entry for key, if any.
+func (b *basicAuth) cached(key [sha256.Size]byte) (basicEntry, bool) {
+	b.mu.RLock()
+	e, ok := b.entries[key]
+	b.mu.RUnlock()
+	return e, ok && b.cfg.Now().Before(e.until)
 }
 
 // login makes the password grant and caches a success; failures are never

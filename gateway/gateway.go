@@ -20,8 +20,8 @@ type Gateway struct {
 	cfg    Config
 	routes []*route
 	verify resource.TokenVerifier
-	basic  *basicAuth // nil when no client credentials are configured
-	strip  []string
+	basic  *basicAuth      // nil when no client credentials are configured
+	strip  map[string]bool // identity headers, by cgiName
 }
 
 // route is a Route with its proxy built.
@@ -92,6 +92,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) match(r *http.Request) *route {
 	p := r.URL.Path
 	if p == "" || p[0] != '/' || path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/" {
+		return nil
+	}
+	// A backslash, sent as is or as %5C (which leaves RawPath empty), is a
+	// path separator to some upstreams.
+	if strings.ContainsRune(p, '\\') {
 		return nil
 	}
 	if raw := strings.ToLower(r.URL.RawPath); strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") {
@@ -172,12 +177,9 @@ func (g *Gateway) newRoute(r Route) *route {
 	rt := &route{Route: r}
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			for _, h := range g.strip {
-				pr.Out.Header.Del(h)
-			}
 			for name := range pr.Out.Header {
-				if hasIdentityPrefix(name) {
-					pr.Out.Header.Del(name)
+				if n := cgiName(name); g.strip[n] || hasIdentityPrefix(n) {
+					delete(pr.Out.Header, name)
 				}
 			}
 			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, r.StripPrefix)
@@ -201,18 +203,29 @@ func (g *Gateway) newRoute(r Route) *route {
 	return rt
 }
 
-// identityHeaders lists the headers always stripped before forwarding:
-// anything an upstream might take as the caller's identity.
-func identityHeaders(extra []string) []string {
+// identityHeaders returns the headers always stripped before forwarding:
+// anything an upstream might take as the caller's identity, by cgiName.
+func identityHeaders(extra []string) map[string]bool {
 	h := []string{"X-User", "X-User-Id", "X-Username", "X-Email", "X-Roles", "X-Groups",
 		"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username",
 		"X-Forwarded-Access-Token", "X-Remote-User", "X-Remote-Group", "Remote-User", "X-Authenticated-User",
 		"X-Client-Cert", "X-Client-Verify", "X-Ssl-Client-Cert", "X-Jwt-Assertion", "X-Userinfo", "X-Id-Token",
-		"X-Access-Token", "Forwarded", "X-Real-Ip"}
-	for _, e := range extra {
-		h = append(h, http.CanonicalHeaderKey(e))
+		"X-Access-Token", "Forwarded", "X-Real-Ip",
+		// Removed by ReverseProxy and set again by SetXForwarded; listed so
+		// that their underscore spellings go too.
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+	set := make(map[string]bool, len(h)+len(extra))
+	for _, name := range append(h, extra...) {
+		set[cgiName(name)] = true
 	}
-	return h
+	return set
+}
+
+// cgiName is the name under which CGI-style servers (WSGI, Rack, PHP) see a
+// header: they read X_User and X-User as the same HTTP_X_USER, so a header
+// is matched with its underscores taken as hyphens.
+func cgiName(name string) string {
+	return http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
 }
 
 // hasIdentityPrefix reports header families reserved for identity.
