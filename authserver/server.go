@@ -116,8 +116,7 @@ type Server struct {
 	hashSem chan struct{}
 	// dummyHash is a hash of a random password under PasswordParams: an
 	// unknown user is checked against it, so it costs what a wrong password
-	// costs (password.Dummy is made under password.Default, which is not
-	// the cost of a user's hash when PasswordParams differ).
+	// costs.
 	dummyHash string
 
 	refreshHasher   *keyring.Hasher
