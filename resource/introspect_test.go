@@ -97,7 +97,9 @@ func TestIntrospectorServerDown(t *testing.T) {
 
 type fixed struct{ name string }
 
-func (f fixed) Verify(context.Context, string) (*Principal, error) { return &Principal{Subject: f.name}, nil }
+func (f fixed) Verify(context.Context, string) (*Principal, error) {
+	return &Principal{Subject: f.name}, nil
+}
 
 func TestEither(t *testing.T) {
 	e := Either{JWT: fixed{"jwt"}, Opaque: fixed{"opaque"}}
