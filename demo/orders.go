@@ -4,7 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -41,8 +44,23 @@ func (o Order) acl() resource.ACL {
 	return acl
 }
 
+// OrdersConfig configures the orders service.
+type OrdersConfig struct {
+	// Verifier accepts the callers' access tokens. Required.
+	Verifier resource.TokenVerifier
+	// ConsumersURL, when set, is the consumers service: before an order is
+	// created, orders asks it (GET /consumers/{sub}/validate) whether the
+	// caller is a valid consumer, through Client.
+	ConsumersURL string
+	// Client calls consumers; its transport supplies the token (an
+	// outbound.Transport with an Exchange source narrows the caller's token
+	// to the consumers audience).
+	Client *http.Client
+}
+
 // Orders is the orders service. It keeps orders in memory.
 type Orders struct {
+	cfg    OrdersConfig
 	mu     sync.RWMutex
 	orders map[string]Order
 	order  []string // IDs in creation order
@@ -56,13 +74,18 @@ type Orders struct {
 //	GET  /orders/{id}  one order, for its owner, those it is shared with, or an admin; else 403
 //	PUT  /orders/{id}/sharing  {"users": ["<sub>", ...]}: the owner (or an admin) sets who may read it
 func NewOrders(v resource.TokenVerifier) http.Handler {
-	o := &Orders{orders: map[string]Order{}}
+	return NewOrdersWith(OrdersConfig{Verifier: v})
+}
+
+// NewOrdersWith returns the orders service configured by cfg.
+func NewOrdersWith(cfg OrdersConfig) http.Handler {
+	o := &Orders{cfg: cfg, orders: map[string]Order{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", o.create)
 	mux.HandleFunc("GET /orders", o.list)
 	mux.HandleFunc("GET /orders/{id}", o.get)
 	mux.HandleFunc("PUT /orders/{id}/sharing", o.share)
-	return resource.Middleware(v)(mux)
+	return resource.Middleware(cfg.Verifier)(mux)
 }
 
 type createOrder struct {
@@ -82,6 +105,10 @@ func (o *Orders) create(w http.ResponseWriter, r *http.Request) {
 	in.Item = strings.TrimSpace(in.Item)
 	if in.Item == "" || len(in.Item) > 200 || in.Quantity < 1 || in.Quantity > 1000 {
 		writeProblem(w, http.StatusBadRequest, "invalid_request", "item must be 1-200 characters and quantity 1-1000")
+		return
+	}
+	if err := o.validateConsumer(r); err != nil {
+		writeProblem(w, http.StatusForbidden, "access_denied", "the consumers service did not confirm the caller: "+err.Error())
 		return
 	}
 	ord := Order{ID: newID(), Owner: p.Subject, Item: in.Item, Quantity: in.Quantity, SharedWith: []string{}, CreatedAt: time.Now().UTC()}
@@ -150,6 +177,31 @@ func (o *Orders) share(w http.ResponseWriter, r *http.Request) {
 	ord.SharedWith = slices.Compact(in.Users)
 	o.orders[ord.ID] = ord
 	writeJSON(w, http.StatusOK, ord)
+}
+
+// validateConsumer asks the consumers service whether the caller is a
+// valid consumer, on the caller's behalf (the request context carries the
+// caller for the client's token source).
+func (o *Orders) validateConsumer(r *http.Request) error {
+	if o.cfg.ConsumersURL == "" {
+		return nil
+	}
+	p := resource.FromContext(r.Context())
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet,
+		o.cfg.ConsumersURL+"/consumers/"+url.PathEscape(p.Subject)+"/validate", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := o.cfg.Client.Do(req)
+	if err != nil {
+		return errors.New("consumers unreachable")
+	}
+	defer resp.Body.Close()
+	var v Validation
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil || !v.Valid {
+		return fmt.Errorf("consumers answered %d", resp.StatusCode)
+	}
+	return nil
 }
 
 func newID() string {
