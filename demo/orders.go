@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -17,17 +19,48 @@ import (
 // AdminRole may read every order.
 const AdminRole = "admin"
 
-// Order is one order, owned by the subject that created it.
+// Order is one order, owned by the subject that created it, and readable by
+// the subjects its owner shared it with.
 type Order struct {
-	ID        string    `json:"id"`
-	Owner     string    `json:"owner"`
-	Item      string    `json:"item"`
-	Quantity  int       `json:"quantity"`
-	CreatedAt time.Time `json:"created_at"`
+	ID         string    `json:"id"`
+	Owner      string    `json:"owner"`
+	Item       string    `json:"item"`
+	Quantity   int       `json:"quantity"`
+	SharedWith []string  `json:"shared_with"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// policy is the orders service's access rule: an order's owner may do
+// anything with it, the subjects it is shared with may read it, and admins
+// may do anything with every order.
+var policy = resource.ACLPolicy{AdminRoles: []string{AdminRole}}
+
+// acl is the order's access list.
+func (o Order) acl() resource.ACL {
+	acl := resource.ACL{Owner: o.Owner}
+	for _, sub := range o.SharedWith {
+		acl.Grants = append(acl.Grants, resource.Grant{Subject: sub, Actions: []resource.Action{resource.Read}})
+	}
+	return acl
+}
+
+// OrdersConfig configures the orders service.
+type OrdersConfig struct {
+	// Verifier accepts the callers' access tokens. Required.
+	Verifier resource.TokenVerifier
+	// ConsumersURL, when set, is the consumers service: before an order is
+	// created, orders asks it (GET /consumers/{sub}/validate) whether the
+	// caller is a valid consumer, through Client.
+	ConsumersURL string
+	// Client calls consumers; its transport supplies the token (an
+	// outbound.Transport with an Exchange source narrows the caller's token
+	// to the consumers audience).
+	Client *http.Client
 }
 
 // Orders is the orders service. It keeps orders in memory.
 type Orders struct {
+	cfg    OrdersConfig
 	mu     sync.RWMutex
 	orders map[string]Order
 	order  []string // IDs in creation order
@@ -38,14 +71,21 @@ type Orders struct {
 //
 //	POST /orders       create an order owned by the caller → 201
 //	GET  /orders       the caller's orders (an admin sees all)
-//	GET  /orders/{id}  one order, for its owner or an admin, else 403
+//	GET  /orders/{id}  one order, for its owner, those it is shared with, or an admin; else 403
+//	PUT  /orders/{id}/sharing  {"users": ["<sub>", ...]}: the owner (or an admin) sets who may read it
 func NewOrders(v resource.TokenVerifier) http.Handler {
-	o := &Orders{orders: map[string]Order{}}
+	return NewOrdersWith(OrdersConfig{Verifier: v})
+}
+
+// NewOrdersWith returns the orders service configured by cfg.
+func NewOrdersWith(cfg OrdersConfig) http.Handler {
+	o := &Orders{cfg: cfg, orders: map[string]Order{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", o.create)
 	mux.HandleFunc("GET /orders", o.list)
 	mux.HandleFunc("GET /orders/{id}", o.get)
-	return resource.Middleware(v)(mux)
+	mux.HandleFunc("PUT /orders/{id}/sharing", o.share)
+	return resource.Middleware(cfg.Verifier)(mux)
 }
 
 type createOrder struct {
@@ -67,7 +107,11 @@ func (o *Orders) create(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "invalid_request", "item must be 1-200 characters and quantity 1-1000")
 		return
 	}
-	ord := Order{ID: newID(), Owner: p.Subject, Item: in.Item, Quantity: in.Quantity, CreatedAt: time.Now().UTC()}
+	if err := o.validateConsumer(r); err != nil {
+		writeProblem(w, http.StatusForbidden, "access_denied", "the consumers service did not confirm the caller: "+err.Error())
+		return
+	}
+	ord := Order{ID: newID(), Owner: p.Subject, Item: in.Item, Quantity: in.Quantity, SharedWith: []string{}, CreatedAt: time.Now().UTC()}
 	o.mu.Lock()
 	o.orders[ord.ID] = ord
 	o.order = append(o.order, ord.ID)
@@ -78,11 +122,10 @@ func (o *Orders) create(w http.ResponseWriter, r *http.Request) {
 
 func (o *Orders) list(w http.ResponseWriter, r *http.Request) {
 	p := resource.FromContext(r.Context())
-	all := p.HasRole(AdminRole)
 	out := []Order{}
 	o.mu.RLock()
 	for _, id := range o.order {
-		if ord := o.orders[id]; all || ord.Owner == p.Subject {
+		if ord := o.orders[id]; policy.Allows(p, ord.acl(), resource.Read) {
 			out = append(out, ord)
 		}
 	}
@@ -99,19 +142,66 @@ func (o *Orders) get(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not_found", "no such order")
 		return
 	}
-	if err := canRead(ord, p); err != nil {
+	if err := policy.Check(p, ord.acl(), resource.Read); err != nil {
 		resource.WriteError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ord)
 }
 
-// canRead is the order's access rule: its owner, or an admin.
-func canRead(ord Order, p *resource.Principal) error {
-	if ord.Owner == p.Subject || slices.Contains(p.Roles, AdminRole) {
+type sharing struct {
+	Users []string `json:"users"`
+}
+
+func (o *Orders) share(w http.ResponseWriter, r *http.Request) {
+	p := resource.FromContext(r.Context())
+	var in sharing
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || len(in.Users) > 100 || slices.Contains(in.Users, "") {
+		writeProblem(w, http.StatusBadRequest, "invalid_request", "body must be JSON {\"users\": [subject, ...]} with at most 100 subjects")
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ord, ok := o.orders[r.PathValue("id")]
+	if !ok {
+		writeProblem(w, http.StatusNotFound, "not_found", "no such order")
+		return
+	}
+	if err := policy.Check(p, ord.acl(), resource.Share); err != nil {
+		resource.WriteError(w, err)
+		return
+	}
+	slices.Sort(in.Users)
+	ord.SharedWith = slices.Compact(in.Users)
+	o.orders[ord.ID] = ord
+	writeJSON(w, http.StatusOK, ord)
+}
+
+// validateConsumer asks the consumers service whether the caller is a
+// valid consumer, on the caller's behalf (the request context carries the
+// caller for the client's token source).
+func (o *Orders) validateConsumer(r *http.Request) error {
+	if o.cfg.ConsumersURL == "" {
 		return nil
 	}
-	return errors.Join(resource.ErrForbidden, errors.New("not the order's owner"))
+	p := resource.FromContext(r.Context())
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet,
+		o.cfg.ConsumersURL+"/consumers/"+url.PathEscape(p.Subject)+"/validate", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := o.cfg.Client.Do(req)
+	if err != nil {
+		return errors.New("consumers unreachable")
+	}
+	defer resp.Body.Close()
+	var v Validation
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil || !v.Valid {
+		return fmt.Errorf("consumers answered %d", resp.StatusCode)
+	}
+	return nil
 }
 
 func newID() string {

@@ -9,6 +9,11 @@
 // verifies tokens from any compliant authorization server; the claims that
 // carry roles and the username are configurable.
 //
+// For per-object decisions, an ACL (owner plus grants to subjects or roles)
+// is checked with an ACLPolicy that holds the admin override. Services that
+// receive opaque tokens (deployed without the gateway's phantom tokens) use
+// an Introspector (RFC 7662, cached), or Either to accept both kinds.
+//
 // Failures follow RFC 6750 §3: a missing token gets 401 with a bare Bearer
 // challenge, a bad one 401 with error="invalid_token", a denied one 403 (with
 // error="insufficient_scope" when a scope is missing).

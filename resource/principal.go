@@ -19,8 +19,11 @@ type Principal struct {
 	Scopes    []string // from the scope claim
 	Audience  []string
 	SessionID string // the sid claim
-	TokenID   string // the jti claim
-	Expiry    time.Time
+	// Actor is the client acting for the subject after a token exchange
+	// (the "act" claim's sub, RFC 8693 §4.1); empty otherwise.
+	Actor   string
+	TokenID string // the jti claim
+	Expiry  time.Time
 	// Token is the raw access token, for relaying it to another service.
 	Token string
 }

@@ -3,7 +3,6 @@ package resource
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -162,34 +161,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 
 // customClaims reads roles and username from configured claim names.
 func (v *Verifier) customClaims(raw []byte, p *Principal) {
-	var m map[string]any
-	if json.Unmarshal(raw, &m) != nil {
-		return
+	if v.roles != nil {
+		p.Roles = nil // the configured claim replaces "roles"
 	}
-	if s, ok := m[v.cfg.UsernameClaim].(string); ok {
-		p.Username = s
-	}
-	if v.roles == nil {
-		return
-	}
-	var cur any = m
-	for _, part := range v.roles {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			p.Roles = nil
-			return
-		}
-		cur = obj[part]
-	}
-	p.Roles = nil
-	switch x := cur.(type) {
-	case []any:
-		for _, r := range x {
-			if s, ok := r.(string); ok {
-				p.Roles = append(p.Roles, s)
-			}
-		}
-	case string:
-		p.Roles = strings.Fields(x)
-	}
+	readClaims(raw, v.roles, v.cfg.UsernameClaim, p)
 }

@@ -27,6 +27,8 @@ func TestDependencyRules(t *testing.T) {
 		forbidden []string
 	}{
 		{"resource", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
+		{"outbound", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
+		{"grpcauth", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
 		{"demo", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store", mod + "internal/devstack"}, sql...)},
 		{"gateway", append([]string{mod + "authserver", mod + "internal/store"}, sql...)},
 		{"authserver", []string{mod + "gateway"}},

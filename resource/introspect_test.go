@@ -1,0 +1,111 @@
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// introspectionServer answers RFC 7662 requests from a table of tokens.
+func introspectionServer(t *testing.T, answers map[string]map[string]any) (*httptest.Server, *atomic.Int64) {
+	var calls atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, secret, ok := r.BasicAuth(); !ok || id != "orders" || secret != "orders-secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		calls.Add(1)
+		r.ParseForm()
+		ans, ok := answers[r.PostForm.Get("token")]
+		if !ok {
+			ans = map[string]any{"active": false}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(ans)
+	}))
+	t.Cleanup(s.Close)
+	return s, &calls
+}
+
+func TestIntrospector(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	exp := now.Add(5 * time.Minute).Unix()
+	srv, calls := introspectionServer(t, map[string]map[string]any{
+		"good":      {"active": true, "sub": "alice", "client_id": "web", "scope": "orders read", "iss": "https://as", "aud": "demo-api", "exp": exp, "username": "alice", "roles": []string{"admin"}},
+		"other-iss": {"active": true, "sub": "alice", "iss": "https://evil", "aud": "demo-api", "exp": exp},
+		"other-aud": {"active": true, "sub": "alice", "iss": "https://as", "aud": []string{"billing"}, "exp": exp},
+		"no-exp":    {"active": true, "sub": "alice", "iss": "https://as", "aud": "demo-api"},
+	})
+	in, err := NewIntrospector(IntrospectionConfig{IntrospectionURL: srv.URL, ClientID: "orders", ClientSecret: "orders-secret",
+		Issuer: "https://as", Audience: []string{"demo-api"}, CacheTTL: time.Minute, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := in.Verify(context.Background(), "good")
+	if err != nil || p.Subject != "alice" || p.Username != "alice" || !p.HasRole("admin") || !p.HasScope("read") || p.ClientID != "web" {
+		t.Fatalf("got %+v, %v, want alice with role admin and scope read", p, err)
+	}
+	in.Verify(context.Background(), "good")
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("got %d introspection calls for two verifications, want 1 (cached)", n)
+	}
+	mu.Lock()
+	now = now.Add(61 * time.Second) // past CacheTTL: asks again
+	mu.Unlock()
+	in.Verify(context.Background(), "good")
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("got %d calls after the cache TTL, want 2", n)
+	}
+	for _, tok := range []string{"unknown", "other-iss", "other-aud", "no-exp", ""} {
+		if _, err := in.Verify(context.Background(), tok); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("token %q: got %v, want ErrInvalidToken", tok, err)
+		}
+	}
+	before := calls.Load()
+	in.Verify(context.Background(), "unknown")
+	if calls.Load() != before+1 {
+		t.Fatalf("got an inactive answer served from cache, want inactive answers never cached")
+	}
+	mu.Lock()
+	now = time.Unix(exp, 0) // the token itself expired
+	mu.Unlock()
+	if _, err := in.Verify(context.Background(), "good"); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("got %v for an expired token, want ErrInvalidToken", err)
+	}
+}
+
+func TestIntrospectorServerDown(t *testing.T) {
+	srv, _ := introspectionServer(t, nil)
+	srv.Close()
+	in, _ := NewIntrospector(IntrospectionConfig{IntrospectionURL: srv.URL, ClientID: "orders", ClientSecret: "orders-secret"})
+	if _, err := in.Verify(context.Background(), "tok"); !errors.Is(err, ErrKeysUnavailable) || errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("got %v, want ErrKeysUnavailable (the token could not be checked)", err)
+	}
+	wrong, _ := NewIntrospector(IntrospectionConfig{IntrospectionURL: srv.URL, ClientID: "orders", ClientSecret: "wrong"})
+	if _, err := wrong.Verify(context.Background(), "tok"); err == nil {
+		t.Fatalf("got nil error with a refused introspection")
+	}
+}
+
+type fixed struct{ name string }
+
+func (f fixed) Verify(context.Context, string) (*Principal, error) {
+	return &Principal{Subject: f.name}, nil
+}
+
+func TestEither(t *testing.T) {
+	e := Either{JWT: fixed{"jwt"}, Opaque: fixed{"opaque"}}
+	for raw, want := range map[string]string{"a.b.c": "jwt", "opaque-random-string": "opaque", "a.b": "opaque"} {
+		if p, _ := e.Verify(context.Background(), raw); p.Subject != want {
+			t.Errorf("%q: got %s, want %s", raw, p.Subject, want)
+		}
+	}
+}
