@@ -114,6 +114,11 @@ type Server struct {
 	keys    *signingKeys
 	grants  map[string]grant
 	hashSem chan struct{}
+	// dummyHash is a hash of a random password under PasswordParams: an
+	// unknown user is checked against it, so it costs what a wrong password
+	// costs (password.Dummy is made under password.Default, which is not
+	// the cost of a user's hash when PasswordParams differ).
+	dummyHash string
 
 	refreshHasher   *keyring.Hasher
 	successorHasher *keyring.Hasher
@@ -140,6 +145,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		successorHasher: cfg.Keyring.Hasher(keyring.PurposeSuccessor),
 		secretHasher:    cfg.Keyring.Hasher(keyring.PurposeClientSecret),
 	}
+	dummy, err := password.Hash(keyring.RandomToken(16), cfg.PasswordParams)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: dummy password hash: %w", err)
+	}
+	s.dummyHash = dummy
 	keys, err := loadSigningKeys(ctx, cfg)
 	if err != nil {
 		return nil, err

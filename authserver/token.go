@@ -169,7 +169,7 @@ func requestedScopes(form url.Values, c store.Client) ([]string, error) {
 }
 
 // verifyPassword runs argon2id with bounded concurrency; an unknown user is
-// checked against password.Dummy so it costs the same as a wrong password.
+// checked against s.dummyHash so it costs the same as a wrong password.
 func (s *Server) verifyPassword(ctx context.Context, pw, hash string) (ok, rehash bool, err error) {
 	select {
 	case s.hashSem <- struct{}{}:
@@ -178,7 +178,7 @@ func (s *Server) verifyPassword(ctx context.Context, pw, hash string) (ok, rehas
 	}
 	defer func() { <-s.hashSem }()
 	if hash == "" {
-		password.Verify(pw, password.Dummy, s.cfg.PasswordParams)
+		password.Verify(pw, s.dummyHash, s.cfg.PasswordParams)
 		return false, false, nil
 	}
 	return password.Verify(pw, hash, s.cfg.PasswordParams)

@@ -66,11 +66,18 @@ func (r *remoteKeys) VerificationKeys(ctx context.Context, kid string) ([]jose.P
 	return set.Lookup(kid), nil
 }
 
+// fetchTimeout bounds a fetch, which no caller's context does.
+const fetchTimeout = 30 * time.Second
+
 // fetch refreshes the key set, folding concurrent calls into one. It
-// returns the newest set it has, even with an error.
+// returns the newest set it has, even with an error. The shared fetch
+// outlives the caller that started it; each caller waits for it only as
+// long as its own ctx allows.
 func (r *remoteKeys) fetch(ctx context.Context) (*jose.KeySet, error) {
-	v, err, _ := r.group.Do("jwks", func() (any, error) {
-		set, err := r.download(ctx)
+	ch := r.group.DoChan("jwks", func() (any, error) {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		defer cancel()
+		set, err := r.download(dctx)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.tried = r.now()
@@ -80,8 +87,15 @@ func (r *remoteKeys) fetch(ctx context.Context) (*jose.KeySet, error) {
 		r.set, r.fetchedAt = set, r.tried
 		return set, nil
 	})
-	set, _ := v.(*jose.KeySet)
-	return set, err
+	select {
+	case res := <-ch:
+		set, _ := res.Val.(*jose.KeySet)
+		return set, res.Err
+	case <-ctx.Done():
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		return r.set, ctx.Err()
+	}
 }
 
 func (r *remoteKeys) download(ctx context.Context) (*jose.KeySet, error) {

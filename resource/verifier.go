@@ -81,9 +81,6 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.RefreshInterval == 0 {
 		cfg.RefreshInterval = 5 * time.Minute
 	}
-	if cfg.UsernameClaim == "" {
-		cfg.UsernameClaim = "preferred_username"
-	}
 	keys := &remoteKeys{issuer: cfg.Issuer, jwksURL: cfg.JWKSURL, client: cfg.HTTPClient, now: cfg.Now,
 		minRefetch: cfg.MinRefetchInterval, maxAge: cfg.RefreshInterval}
 	return newVerifier(cfg, keys)
@@ -106,6 +103,9 @@ func NewStaticVerifier(cfg Config, jwks []byte) (*Verifier, error) {
 func newVerifier(cfg Config, keys jose.Keys) (*Verifier, error) {
 	if cfg.Issuer == "" || len(cfg.Audience) == 0 {
 		return nil, errors.New("resource: Config needs Issuer and Audience")
+	}
+	if cfg.UsernameClaim == "" {
+		cfg.UsernameClaim = "preferred_username"
 	}
 	v := &Verifier{cfg: cfg, keys: keys, expect: jose.Expect{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, Types: []string{jose.TypeAccessToken},
