@@ -61,10 +61,35 @@ type Client struct {
 	Audience     []string // audience of its access tokens; empty means the server default
 	// AccessTokenFormat is FormatJWT or FormatOpaque; empty means FormatJWT.
 	AccessTokenFormat string
-	Disabled          bool
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// AuthMethod is the registered token_endpoint_auth_method (RFC 7591
+	// §2): one of the Auth* constants. Empty means AuthClientSecretBasic for
+	// a confidential client and AuthNone for a public one.
+	AuthMethod string
+	// JWKS holds the client's public keys (a JWKS document) for
+	// AuthPrivateKeyJWT; nil otherwise.
+	JWKS []byte
+	// Lifetimes of its tokens; zero means the server default.
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration // idle
+	RefreshAbsoluteTTL time.Duration
+	// ExchangeAudiences lists the audiences the client may request in a
+	// token exchange (RFC 8693).
+	ExchangeAudiences []string
+	// TrustedProxy marks a client (such as the gateway) whose requests may
+	// name the end user's network address for login throttling.
+	TrustedProxy bool
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
+
+// Client authentication methods (RFC 7591 §2 token_endpoint_auth_method).
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthNone              = "none"
+)
 
 // RefreshToken is one refresh token of a family (a login session). Rotation
 // creates a successor in the same family and marks the predecessor rotated.
@@ -106,6 +131,73 @@ type SigningKey struct {
 	// ExpiresAt, when set, is when the key leaves the JWKS: every token it
 	// signed has expired by then.
 	ExpiresAt *time.Time
+}
+
+// AuthCode is an authorization code (RFC 6749 §4.1), stored by its keyed hash.
+type AuthCode struct {
+	Hash                string
+	ClientID            string
+	UserID              string
+	RedirectURI         string
+	Scopes              []string
+	Nonce               string // OIDC nonce, echoed in the ID token
+	CodeChallenge       string // PKCE (RFC 7636)
+	CodeChallengeMethod string // "S256"
+	AuthTime            time.Time
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+	// RedeemedAt is set by the first redemption.
+	RedeemedAt *time.Time
+	// FamilyID names the refresh-token family (session) the first redemption
+	// issued, so a second redemption can revoke what it issued (RFC 6749 §4.1.2).
+	FamilyID string
+}
+
+// AccessToken is an opaque access token, stored by its keyed hash, with the
+// claims a JWT would have carried (for introspection and phantom tokens).
+type AccessToken struct {
+	Hash      string
+	ClientID  string
+	Subject   string
+	FamilyID  string // the session it belongs to; empty for client_credentials
+	Claims    []byte // JSON object of the token's claims
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+// Event is a security event (a session revoked, a credential changed, ...)
+// in an append-only log with increasing IDs. It never holds a secret.
+type Event struct {
+	ID        int64 // assigned by AppendEvent; strictly increasing
+	Type      string
+	Subject   string // the user ID or client ID the event is about, if any
+	SessionID string // the refresh family, if any
+	ClientID  string
+	TokenID   string // a jti, if the event is about one token
+	Data      []byte // a JSON object with details, or nil
+	CreatedAt time.Time
+}
+
+// Session summarizes a refresh-token family: one login of a user at a client.
+type Session struct {
+	FamilyID  string
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	AuthTime  time.Time
+	LastUsed  time.Time // CreatedAt of its newest token
+	ExpiresAt time.Time // ExpiresAt of its newest token
+	Revoked   bool
+}
+
+// Throttle is the failed-login state of one key, such as "user:alice" or
+// "addr:192.0.2.7".
+type Throttle struct {
+	Key         string
+	Failures    int
+	LastFailure time.Time
+	LockedUntil time.Time
 }
 
 // Rotation describes a refresh-token rotation that the store carried out.
@@ -171,6 +263,74 @@ type Store interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// UpdateSigningKey applies update atomically, like UpdateUser.
 	UpdateSigningKey(ctx context.Context, id string, update func(*SigningKey) error) (SigningKey, error)
+
+	// ListSessions returns the refresh-token families of a user, newest
+	// first, revoked ones included.
+	ListSessions(ctx context.Context, userID string) ([]Session, error)
+	// RevokeUserSessions revokes every refresh token of the user at now and
+	// returns the IDs of the families that had a token it revoked.
+	RevokeUserSessions(ctx context.Context, userID string, now time.Time) ([]string, error)
+
+	// CreateAuthCode stores a new code; ErrAlreadyExists if the hash is taken.
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// RedeemAuthCode atomically redeems the code with that hash at now,
+	// recording familyID, and returns the code as stored before:
+	//   - unknown hash: ErrNotFound;
+	//   - expired at now: ErrInactive;
+	//   - already redeemed: ErrReused, with the code (its FamilyID names what
+	//     the first redemption issued);
+	//   - otherwise: marks it redeemed and returns it with a nil error.
+	// Of concurrent redemptions of one code exactly one succeeds.
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time, familyID string) (AuthCode, error)
+
+	// GetConsent returns the scopes the user granted the client, or ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) ([]string, error)
+	// PutConsent records (replacing any earlier one) the scopes the user
+	// granted the client.
+	PutConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error
+
+	// CreateAccessToken stores an opaque access token; ErrAlreadyExists if
+	// the hash is taken.
+	CreateAccessToken(ctx context.Context, t AccessToken) error
+	// GetAccessToken returns the opaque token with that hash, or ErrNotFound.
+	GetAccessToken(ctx context.Context, hash string) (AccessToken, error)
+	// RevokeAccessToken revokes one opaque token; ErrNotFound if unknown.
+	RevokeAccessToken(ctx context.Context, hash string, now time.Time) error
+	// RevokeFamilyAccessTokens revokes the opaque tokens of a session and
+	// returns how many it revoked. An empty familyID names no session: it
+	// revokes nothing (not the client_credentials tokens) and returns 0.
+	RevokeFamilyAccessTokens(ctx context.Context, familyID string, now time.Time) (int, error)
+
+	// AppendEvent appends e (its ID is ignored) and returns the ID given to
+	// it, greater than every earlier one.
+	AppendEvent(ctx context.Context, e Event) (int64, error)
+	// ListEvents returns at most limit events with IDs greater than afterID,
+	// in ID order.
+	ListEvents(ctx context.Context, afterID int64, limit int) ([]Event, error)
+
+	// RecordLoginFailure atomically counts a failed login for key at now and
+	// returns the new state: Failures restarts at 1 when the last failure is
+	// older than window, and LockedUntil becomes now+lockFor(Failures) when
+	// lockFor returns more than zero (otherwise it is kept).
+	RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration, lockFor func(failures int) time.Duration) (Throttle, error)
+	// GetThrottle returns the state of key; a zero Throttle (with Key set)
+	// when there is none.
+	GetThrottle(ctx context.Context, key string) (Throttle, error)
+	// ResetThrottle forgets the failures of key.
+	ResetThrottle(ctx context.Context, key string) error
+
+	// UseJTI records a one-time identifier (such as a client assertion's
+	// jti) until expiresAt; ErrAlreadyExists if it is recorded and has not
+	// expired at now.
+	UseJTI(ctx context.Context, id string, expiresAt, now time.Time) error
+
+	// DeleteExpired removes what can no longer be used at now: expired
+	// authorization codes, refresh tokens, opaque access tokens, one-time
+	// identifiers and throttle states (a state expires once its last
+	// failure is older than the window RecordLoginFailure was given and its
+	// lock has passed), and events created before eventsBefore. It returns
+	// how many records it removed.
+	DeleteExpired(ctx context.Context, now, eventsBefore time.Time) (int64, error)
 
 	// Close releases the store's connections.
 	Close() error

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -10,14 +11,16 @@ import (
 )
 
 const clientColumns = `id, secret_hash, public, grants, scopes, redirect_uris, audience,
-	access_token_format, disabled, created_at, updated_at`
+	access_token_format, auth_method, jwks, access_token_ttl, refresh_token_ttl, refresh_absolute_ttl,
+	exchange_audiences, trusted_proxy, disabled, created_at, updated_at`
 
 // CreateClient inserts c; store.ErrAlreadyExists if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.ID, c.SecretHash, c.Public, list(c.Grants), list(c.Scopes), list(c.RedirectURIs), list(c.Audience),
-		c.AccessTokenFormat, c.Disabled, c.CreatedAt, c.UpdatedAt)
+		c.AccessTokenFormat, c.AuthMethod, c.JWKS, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
+		int64(c.RefreshAbsoluteTTL), list(c.ExchangeAudiences), c.TrustedProxy, c.Disabled, c.CreatedAt, c.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, dbError(err))
 	}
@@ -64,10 +67,13 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.
 		}
 		c, err = scanClient(tx.QueryRow(ctx, `UPDATE clients
 			SET secret_hash = $2, public = $3, grants = $4, scopes = $5, redirect_uris = $6, audience = $7,
-				access_token_format = $8, disabled = $9, created_at = $10, updated_at = $11
+				access_token_format = $8, auth_method = $9, jwks = $10, access_token_ttl = $11,
+				refresh_token_ttl = $12, refresh_absolute_ttl = $13, exchange_audiences = $14,
+				trusted_proxy = $15, disabled = $16, created_at = $17, updated_at = $18
 			WHERE id = $1 RETURNING `+clientColumns,
 			id, c.SecretHash, c.Public, list(c.Grants), list(c.Scopes), list(c.RedirectURIs), list(c.Audience),
-			c.AccessTokenFormat, c.Disabled, c.CreatedAt, c.UpdatedAt))
+			c.AccessTokenFormat, c.AuthMethod, c.JWKS, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
+			int64(c.RefreshAbsoluteTTL), list(c.ExchangeAudiences), c.TrustedProxy, c.Disabled, c.CreatedAt, c.UpdatedAt))
 		return err
 	})
 	switch {
@@ -81,13 +87,20 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.
 
 // scanClient reads a row of clientColumns.
 func scanClient(row pgx.Row) (store.Client, error) {
-	var c store.Client
+	var (
+		c                                         store.Client
+		accessTTL, refreshTTL, refreshAbsoluteTTL int64
+	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Public, &c.Grants, &c.Scopes, &c.RedirectURIs, &c.Audience,
-		&c.AccessTokenFormat, &c.Disabled, &c.CreatedAt, &c.UpdatedAt)
+		&c.AccessTokenFormat, &c.AuthMethod, &c.JWKS, &accessTTL, &refreshTTL, &refreshAbsoluteTTL,
+		&c.ExchangeAudiences, &c.TrustedProxy, &c.Disabled, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return store.Client{}, err
 	}
 	c.Grants, c.Scopes, c.RedirectURIs, c.Audience = fromList(c.Grants), fromList(c.Scopes), fromList(c.RedirectURIs), fromList(c.Audience)
+	c.ExchangeAudiences = fromList(c.ExchangeAudiences)
+	c.AccessTokenTTL, c.RefreshTokenTTL = time.Duration(accessTTL), time.Duration(refreshTTL)
+	c.RefreshAbsoluteTTL = time.Duration(refreshAbsoluteTTL)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, nil
 }

@@ -4,20 +4,23 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 const clientColumns = `id, secret_hash, public, grants, scopes, redirect_uris, audience,
-	access_token_format, disabled, created_at, updated_at`
+	access_token_format, auth_method, jwks, access_token_ttl, refresh_token_ttl, refresh_absolute_ttl,
+	exchange_audiences, trusted_proxy, disabled, created_at, updated_at`
 
 // CreateClient inserts c; store.ErrAlreadyExists if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.write.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.SecretHash, c.Public, encodeList(c.Grants), encodeList(c.Scopes),
-		encodeList(c.RedirectURIs), encodeList(c.Audience), c.AccessTokenFormat, c.Disabled,
-		micros(c.CreatedAt), micros(c.UpdatedAt))
+		encodeList(c.RedirectURIs), encodeList(c.Audience), c.AccessTokenFormat,
+		c.AuthMethod, nullBlob(c.JWKS), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshAbsoluteTTL),
+		encodeList(c.ExchangeAudiences), c.TrustedProxy, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, dbError(err))
 	}
@@ -71,11 +74,14 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.
 		c.ID = id
 		c, err = scanClient(tx.QueryRowContext(ctx, `UPDATE clients
 			SET secret_hash = ?, public = ?, grants = ?, scopes = ?, redirect_uris = ?, audience = ?,
-				access_token_format = ?, disabled = ?, created_at = ?, updated_at = ?
+				access_token_format = ?, auth_method = ?, jwks = ?, access_token_ttl = ?, refresh_token_ttl = ?,
+				refresh_absolute_ttl = ?, exchange_audiences = ?, trusted_proxy = ?, disabled = ?,
+				created_at = ?, updated_at = ?
 			WHERE id = ? RETURNING `+clientColumns,
 			c.SecretHash, c.Public, encodeList(c.Grants), encodeList(c.Scopes),
-			encodeList(c.RedirectURIs), encodeList(c.Audience), c.AccessTokenFormat, c.Disabled,
-			micros(c.CreatedAt), micros(c.UpdatedAt), id))
+			encodeList(c.RedirectURIs), encodeList(c.Audience), c.AccessTokenFormat,
+			c.AuthMethod, nullBlob(c.JWKS), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshAbsoluteTTL),
+			encodeList(c.ExchangeAudiences), c.TrustedProxy, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt), id))
 		return err
 	})
 	switch {
@@ -90,24 +96,33 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.
 // scanClient reads a row of clientColumns.
 func scanClient(row scanner) (store.Client, error) {
 	var (
-		c                                      store.Client
-		grants, scopes, redirectURIs, audience string
-		created, updated                       int64
+		c                                                         store.Client
+		grants, scopes, redirectURIs, audience, exchangeAudiences string
+		jwks                                                      sql.Null[[]byte]
+		accessTTL, refreshTTL, refreshAbsoluteTTL                 int64
+		created, updated                                          int64
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &redirectURIs, &audience,
-		&c.AccessTokenFormat, &c.Disabled, &created, &updated)
+		&c.AccessTokenFormat, &c.AuthMethod, &jwks, &accessTTL, &refreshTTL, &refreshAbsoluteTTL,
+		&exchangeAudiences, &c.TrustedProxy, &c.Disabled, &created, &updated)
 	if err != nil {
 		return store.Client{}, err
 	}
 	lists := []struct {
 		dst *[]string
 		src string
-	}{{&c.Grants, grants}, {&c.Scopes, scopes}, {&c.RedirectURIs, redirectURIs}, {&c.Audience, audience}}
+	}{
+		{&c.Grants, grants}, {&c.Scopes, scopes}, {&c.RedirectURIs, redirectURIs}, {&c.Audience, audience},
+		{&c.ExchangeAudiences, exchangeAudiences},
+	}
 	for _, l := range lists {
 		if *l.dst, err = decodeList(l.src); err != nil {
 			return store.Client{}, fmt.Errorf("decode client lists: %w", err)
 		}
 	}
+	c.JWKS = fromNullBlob(jwks)
+	c.AccessTokenTTL, c.RefreshTokenTTL = time.Duration(accessTTL), time.Duration(refreshTTL)
+	c.RefreshAbsoluteTTL = time.Duration(refreshAbsoluteTTL)
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return c, nil
 }

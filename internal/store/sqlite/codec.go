@@ -75,3 +75,24 @@ func fromBlob(b []byte) []byte {
 	}
 	return b
 }
+
+// nullBlob encodes optional bytes: nil becomes NULL and an empty slice an
+// empty blob, so that the two stay apart.
+func nullBlob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+// fromNullBlob decodes optional bytes: NULL becomes nil and an empty blob an
+// empty, non-nil slice.
+func fromNullBlob(n sql.Null[[]byte]) []byte {
+	switch {
+	case !n.Valid:
+		return nil
+	case n.V == nil:
+		return []byte{}
+	}
+	return n.V
+}
