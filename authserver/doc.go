@@ -8,9 +8,12 @@
 //     /.well-known/openid-configuration, naming every endpoint below;
 //   - the JWKS (RFC 7517 §5) with every published signing key;
 //   - the token endpoint (RFC 6749 §3.2) with the password (§4.3),
-//     client_credentials (§4.4) and refresh_token (§6) grants, client
-//     authentication by client_secret_basic and client_secret_post (§2.3.1),
-//     and errors per §5.2;
+//     client_credentials (§4.4) and refresh_token (§6) grants, and errors
+//     per §5.2;
+//   - client authentication by the method the client is registered for
+//     (RFC 7591 §2): client_secret_basic, client_secret_post (RFC 6749
+//     §2.3.1), or none for public clients, which may only use the
+//     authorization_code grant with PKCE and refresh what it issued;
 //   - JWT access tokens per RFC 9068 (typ "at+jwt"), signed with ES256 by
 //     default (RS256 and EdDSA selectable);
 //   - refresh-token rotation with reuse detection per RFC 9700 §4.14.2: a

@@ -221,7 +221,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		JWKSURI:                  s.cfg.Issuer + pathJWKS,
 		GrantTypes:               grants,
 		ResponseTypes:            []string{}, // no authorization endpoint yet
-		TokenEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
+		TokenEndpointAuthMethods: []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthNone},
 		SubjectTypes:             []string{"public"},
 		AccessTokenSigningAlgs:   []string{s.cfg.SigningAlgorithm},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
