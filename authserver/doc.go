@@ -16,6 +16,10 @@
 //     authorization_code grant with PKCE and refresh what it issued;
 //   - JWT access tokens per RFC 9068 (typ "at+jwt"), signed with ES256 by
 //     default (RS256 and EdDSA selectable);
+//   - OpenID Connect ID tokens (Core §2, typ "JWT") for the openid scope,
+//     with at_hash, auth_time and sid, and the UserInfo endpoint (§5.3);
+//     the profile scope releases preferred_username and the roles scope
+//     roles;
 //   - refresh-token rotation with reuse detection per RFC 9700 §4.14.2: a
 //     rotated token presented again revokes its whole family, except within
 //     a short grace window in which a retry gets the same successor.

@@ -124,9 +124,13 @@ func (s *Server) refreshGrant(ctx context.Context, req *tokenRequest) (*oauth.To
 	if err != nil {
 		return nil, s.internal(ctx, "mint access token", err)
 	}
+	resp := &oauth.TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: ttl,
+		RefreshToken: successor, Scope: strings.Join(scopes, " ")}
+	if err := s.addIDToken(ctx, resp, req.client, u, scopes, login{family: old.FamilyID, authTime: old.AuthTime}); err != nil {
+		return nil, err
+	}
 	s.audit(ctx, "token refreshed", "client_id", req.client.ID, "sub", u.ID, "sid", old.FamilyID, "replayed", rot.Replayed)
-	return &oauth.TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: ttl,
-		RefreshToken: successor, Scope: strings.Join(scopes, " ")}, nil
+	return resp, nil
 }
 
 // grantedScopes is what a grant issues: the requested scopes, or every scope

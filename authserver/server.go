@@ -33,7 +33,8 @@ type Config struct {
 	// Audience of access tokens for clients registered without one. If
 	// empty, the issuer.
 	Audience []string
-	// AccessTokenTTL is the lifetime of access tokens. If zero, 5m.
+	// AccessTokenTTL is the lifetime of access tokens and ID tokens. If
+	// zero, 5m.
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is how long a refresh token may go unused. If zero, 24h.
 	RefreshTokenTTL time.Duration
@@ -123,6 +124,7 @@ type Server struct {
 	refreshHasher   *keyring.Hasher
 	successorHasher *keyring.Hasher
 	secretHasher    *keyring.Hasher
+	accessHasher    *keyring.Hasher
 }
 
 // Endpoint paths below the issuer. Clients must find them by discovery.
@@ -144,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		refreshHasher:   cfg.Keyring.Hasher(keyring.PurposeRefreshToken),
 		successorHasher: cfg.Keyring.Hasher(keyring.PurposeSuccessor),
 		secretHasher:    cfg.Keyring.Hasher(keyring.PurposeClientSecret),
+		accessHasher:    cfg.Keyring.Hasher(keyring.PurposeAccessToken),
 	}
 	dummy, err := password.Hash(keyring.RandomToken(16), cfg.PasswordParams)
 	if err != nil {
@@ -172,6 +175,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET "+prefix+pathJWKS, s.handleJWKS)
 	s.mux.HandleFunc(prefix+pathToken, s.handleToken)
+	s.mux.HandleFunc("GET "+prefix+pathUserinfo, s.handleUserinfo)
+	s.mux.HandleFunc("POST "+prefix+pathUserinfo, s.handleUserinfo)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return s, nil
 }
@@ -198,7 +203,9 @@ func (s *Server) TokenURL() string { return s.cfg.Issuer + pathToken }
 type metadata struct {
 	Issuer                   string   `json:"issuer"`
 	TokenEndpoint            string   `json:"token_endpoint"`
+	UserinfoEndpoint         string   `json:"userinfo_endpoint"`
 	JWKSURI                  string   `json:"jwks_uri"`
+	ScopesSupported          []string `json:"scopes_supported"`
 	GrantTypes               []string `json:"grant_types_supported"`
 	ResponseTypes            []string `json:"response_types_supported"`
 	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
@@ -218,14 +225,16 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 	m := metadata{
 		Issuer:                   s.cfg.Issuer,
 		TokenEndpoint:            s.TokenURL(),
+		UserinfoEndpoint:         s.cfg.Issuer + pathUserinfo,
 		JWKSURI:                  s.cfg.Issuer + pathJWKS,
+		ScopesSupported:          []string{scopeOpenID, scopeProfile, scopeRoles},
 		GrantTypes:               grants,
 		ResponseTypes:            []string{}, // no authorization endpoint yet
 		TokenEndpointAuthMethods: []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthNone},
 		SubjectTypes:             []string{"public"},
 		AccessTokenSigningAlgs:   []string{s.cfg.SigningAlgorithm},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
-			"roles", "sid", "preferred_username", "auth_time"},
+			"roles", "sid", "preferred_username", "auth_time", "nonce", "at_hash"},
 		IDTokenSigningAlgs: []string{s.cfg.SigningAlgorithm},
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
