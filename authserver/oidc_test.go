@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func TestDiscoveryOpenIDConnect(t *testing.T) {
+func TestDiscoveryAuthorizationCode(t *testing.T) {
 	e := newFlowEnv(t)
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
 		resp, err := http.Get(e.issuer + path)
@@ -23,14 +23,20 @@ func TestDiscoveryOpenIDConnect(t *testing.T) {
 			t.Fatal(err)
 		}
 		for key, want := range map[string]any{
-			"userinfo_endpoint": e.issuer + "/oauth2/userinfo",
+			"authorization_endpoint":                         e.issuer + "/oauth2/authorize",
+			"userinfo_endpoint":                              e.issuer + "/oauth2/userinfo",
+			"response_types_supported":                       []any{"code"},
+			"response_modes_supported":                       []any{"query"},
+			"code_challenge_methods_supported":               []any{"S256"},
+			"authorization_response_iss_parameter_supported": true,
+			"request_uri_parameter_supported":                false,
 		} {
 			if got, _ := json.Marshal(m[key]); string(got) != mustJSON(want) {
 				t.Errorf("%s %s: got %s, want %s", path, key, got, mustJSON(want))
 			}
 		}
 		for key, wants := range map[string][]string{
-			"grant_types_supported":                 {"refresh_token"},
+			"grant_types_supported":                 {"authorization_code", "refresh_token"},
 			"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "none"},
 			"scopes_supported":                      {"openid", "profile", "roles"},
 			"claims_supported":                      {"sub", "nonce", "at_hash", "preferred_username", "roles", "sid", "auth_time"},
