@@ -761,3 +761,20 @@ func TestCodeReplayDuringRedemption(t *testing.T) {
 	// token must end up revoked all the same.
 	e.checkRevoked(body["refresh_token"].(string))
 }
+
+func TestConsentForClientWithoutScopes(t *testing.T) {
+	e := newFlowEnv(t)
+	conf := e.oauthConfig(bareClient)
+	b := newBrowser(t, e.transport)
+	if _, s := e.authorize(b, conf, "alice", alicePassword); !s.login || !s.consent {
+		t.Fatalf("first authorization showed %+v, want login and consent: the client learns who alice is", s)
+	}
+	code, s := e.authorize(b, conf, "", "")
+	if s.login || s.consent {
+		t.Fatalf("second authorization showed %+v, want neither page", s)
+	}
+	tok, err := conf.Exchange(t.Context(), code)
+	if err != nil || tok.Extra("id_token") != nil || tok.RefreshToken != "" {
+		t.Fatalf("exchange: got %+v, %v, want an access token only", tok, err)
+	}
+}

@@ -254,13 +254,13 @@ func (a *authRequest) parsePrompt(p url.Values) *oauth.Error {
 // params returns the request in normalized form, to be carried through the
 // login and consent forms.
 func (a *authRequest) params() url.Values {
-	v := url.Values{"client_id": {a.client.ID}, "redirect_uri": {a.redirectURI},
-		"response_type": {"code"}, "scope": {strings.Join(a.scopes, " ")}}
+	v := url.Values{"client_id": {a.client.ID}, "redirect_uri": {a.redirectURI}, "response_type": {"code"}}
 	set := func(k, val string) {
 		if val != "" {
 			v.Set(k, val)
 		}
 	}
+	set("scope", strings.Join(a.scopes, " ")) // an empty scope parameter is invalid
 	set("state", a.state)
 	set("nonce", a.nonce)
 	if a.codeChallenge != "" {
@@ -316,13 +316,18 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authReques
 }
 
 // needsConsent reports whether the user must approve the request: when
-// asked to, or when it has a scope the user has not granted the client.
+// asked to, when the user has never approved the client (even for no
+// scopes: the client learns who the user is), or when the request has a
+// scope the user has not granted the client.
 func (s *Server) needsConsent(ctx context.Context, req *authRequest, u *store.User) (bool, error) {
 	if req.promptConsent {
 		return true, nil
 	}
 	granted, err := s.cfg.Store.GetConsent(ctx, u.ID, req.client.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
 		return false, s.internal(ctx, "get consent", err)
 	}
 	for _, sc := range req.scopes {

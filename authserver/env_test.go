@@ -40,6 +40,7 @@ const (
 	webClient     = "web"      // confidential, client_secret_basic
 	postClient    = "web-post" // confidential, client_secret_post
 	cliClient     = "cli"      // confidential, password grant, no authorization_code
+	bareClient    = "bare"     // confidential, authorization_code without scopes
 	testAudience  = "demo-api"
 )
 
@@ -137,6 +138,7 @@ func (e *flowEnv) seed(ctx context.Context) {
 		{ID: spaClient, AuthMethod: store.AuthNone, Grants: code, Scopes: oidcScopes, RedirectURIs: []string{e.callback}},
 		{ID: webClient, Grants: code, Scopes: oidcScopes, RedirectURIs: []string{e.callback}},
 		{ID: postClient, AuthMethod: store.AuthClientSecretPost, Grants: code, Scopes: oidcScopes, RedirectURIs: []string{e.callback}},
+		{ID: bareClient, Grants: []string{oauth.GrantAuthorizationCode}, RedirectURIs: []string{e.callback}},
 		{ID: cliClient, Grants: []string{oauth.GrantPassword}, Scopes: []string{"orders", "openid"},
 			RedirectURIs: []string{e.callback}, Audience: []string{e.issuer}},
 	} {
