@@ -1,18 +1,40 @@
 // Package authserver is Gatehouse's OAuth 2.0 authorization server with
-// OpenID Connect discovery. A *Server is an http.Handler; New builds one from
-// a Config.
+// OpenID Connect. A *Server is an http.Handler; New builds one from a Config.
 //
 // Implemented so far:
 //   - RFC 8414 and OpenID Connect Discovery 1.0 metadata at
 //     /.well-known/oauth-authorization-server and
 //     /.well-known/openid-configuration, naming every endpoint below;
 //   - the JWKS (RFC 7517 §5) with every published signing key;
-//   - the token endpoint (RFC 6749 §3.2) with the password (§4.3),
-//     client_credentials (§4.4) and refresh_token (§6) grants, client
-//     authentication by client_secret_basic and client_secret_post (§2.3.1),
-//     and errors per §5.2;
+//   - the authorization endpoint (RFC 6749 §3.1, §4.1; OpenID Connect Core
+//     §3.1.2) for response_type=code, GET or POST: the client and its
+//     exactly matching redirect URI are checked first, and until they are,
+//     errors are shown as a page, never redirected (§4.1.2.1, §10.15);
+//     after, errors go to the redirect URI with the state and the issuer
+//     (RFC 9207). PKCE (RFC 7636) with S256 only, required for public
+//     clients. prompt (none, login, consent) and max_age are honored;
+//     request objects are not supported;
+//   - the server's own login and consent pages: HTML without JavaScript or
+//     external assets, a strict Content-Security-Policy, no framing, CSRF
+//     tokens bound to a cookie (and to the login for consent), the password
+//     checked with argon2id as in the password grant, a browser session in
+//     a sealed cookie so that the next request skips the login, and consent
+//     remembered per user, client and scope;
+//   - the token endpoint (RFC 6749 §3.2) with the authorization_code
+//     (§4.1.3, single use, 60 s, bound to client, redirect URI and PKCE
+//     verifier; a replay revokes what the first redemption issued),
+//     password (§4.3), client_credentials (§4.4) and refresh_token (§6)
+//     grants, and errors per §5.2;
+//   - client authentication by the method the client is registered for
+//     (RFC 7591 §2): client_secret_basic, client_secret_post (RFC 6749
+//     §2.3.1), or none for public clients, which may only use the
+//     authorization_code grant with PKCE and refresh what it issued;
 //   - JWT access tokens per RFC 9068 (typ "at+jwt"), signed with ES256 by
 //     default (RS256 and EdDSA selectable);
+//   - OpenID Connect ID tokens (Core §2, typ "JWT") for the openid scope,
+//     with nonce, at_hash, auth_time and sid, and the UserInfo endpoint
+//     (§5.3); the profile scope releases preferred_username and the roles
+//     scope roles;
 //   - refresh-token rotation with reuse detection per RFC 9700 §4.14.2: a
 //     rotated token presented again revokes its whole family, except within
 //     a short grace window in which a retry gets the same successor.

@@ -22,23 +22,33 @@ func (s *Server) passwordGrant(ctx context.Context, req *tokenRequest) (*oauth.T
 	if username == "" || !req.form.Has("password") {
 		return nil, oauth.Errorf(oauth.ErrInvalidRequest, "username and password are required")
 	}
+	u, err := s.authenticateUser(ctx, username, pw, req.client.ID, req.addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.issueForUser(ctx, req.client, u, grantedScopes(req.scopes, req.client.Scopes))
+}
+
+// authenticateUser checks a user's password for the password grant and the
+// login page alike; every failure is badLogin.
+func (s *Server) authenticateUser(ctx context.Context, username, pw, clientID, addr string) (store.User, error) {
 	u, err := s.cfg.Store.GetUser(ctx, username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, s.internal(ctx, "get user", err)
+		return store.User{}, s.internal(ctx, "get user", err)
 	}
 	ok, rehash, err := s.verifyPassword(ctx, pw, u.PasswordHash) // "" for an unknown user
 	if err != nil && !errors.Is(err, password.ErrMalformed) {
-		return nil, s.internal(ctx, "verify password", err)
+		return store.User{}, s.internal(ctx, "verify password", err)
 	}
 	if !ok || u.Disabled {
-		s.audit(ctx, "login failed", "username", username, "client_id", req.client.ID, "addr", req.addr)
-		return nil, badLogin
+		s.audit(ctx, "login failed", "username", username, "client_id", clientID, "addr", addr)
+		return store.User{}, badLogin
 	}
 	if rehash {
 		s.rehash(ctx, username, pw)
 	}
-	s.audit(ctx, "login succeeded", "username", username, "sub", u.ID, "client_id", req.client.ID)
-	return s.issueForUser(ctx, req.client, u, grantedScopes(req.scopes, req.client.Scopes))
+	s.audit(ctx, "login succeeded", "username", username, "sub", u.ID, "client_id", clientID)
+	return u, nil
 }
 
 // rehash stores pw's hash under the current parameters; failure is logged
@@ -124,9 +134,13 @@ func (s *Server) refreshGrant(ctx context.Context, req *tokenRequest) (*oauth.To
 	if err != nil {
 		return nil, s.internal(ctx, "mint access token", err)
 	}
+	resp := &oauth.TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: ttl,
+		RefreshToken: successor, Scope: strings.Join(scopes, " ")}
+	if err := s.addIDToken(ctx, resp, req.client, u, scopes, login{family: old.FamilyID, authTime: old.AuthTime}); err != nil {
+		return nil, err
+	}
 	s.audit(ctx, "token refreshed", "client_id", req.client.ID, "sub", u.ID, "sid", old.FamilyID, "replayed", rot.Replayed)
-	return &oauth.TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: ttl,
-		RefreshToken: successor, Scope: strings.Join(scopes, " ")}, nil
+	return resp, nil
 }
 
 // grantedScopes is what a grant issues: the requested scopes, or every scope

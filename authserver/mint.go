@@ -31,6 +31,9 @@ func (s *Server) mintAccessToken(t accessToken) (string, int64, error) {
 	if len(aud) == 0 {
 		aud = s.cfg.Audience
 	}
+	if slices.Contains(t.scopes, scopeOpenID) && !slices.Contains(aud, s.cfg.Issuer) {
+		aud = append(slices.Clip(aud), s.cfg.Issuer) // the token is also for the userinfo endpoint
+	}
 	c := jose.Claims{
 		Issuer:    s.cfg.Issuer,
 		Subject:   t.subject,
@@ -54,29 +57,44 @@ func (s *Server) mintAccessToken(t accessToken) (string, int64, error) {
 	return raw, int64(s.cfg.AccessTokenTTL / time.Second), nil
 }
 
-// issueForUser starts a session for u: an access token and, when the client
-// may refresh, the first refresh token of a new family.
+// issueForUser starts a session for u, who has just authenticated: an
+// access token, the first refresh token of a new family when the client may
+// refresh, and an ID token when the openid scope is granted.
 func (s *Server) issueForUser(ctx context.Context, c store.Client, u store.User, scopes []string) (*oauth.TokenResponse, error) {
+	return s.issueSession(ctx, c, u, scopes, login{family: keyring.RandomToken(16), authTime: s.cfg.Now().UTC()})
+}
+
+// login is one authentication of a user that tokens are issued for.
+type login struct {
+	family   string    // the refresh-token family, also the session ID (sid)
+	authTime time.Time // when the user authenticated
+	nonce    string    // the OpenID Connect nonce of the authorization request
+}
+
+// issueSession issues the tokens of a new session l.
+func (s *Server) issueSession(ctx context.Context, c store.Client, u store.User, scopes []string, l login) (*oauth.TokenResponse, error) {
 	now := s.cfg.Now().UTC()
-	family := keyring.RandomToken(16)
 	resp := &oauth.TokenResponse{TokenType: "Bearer", Scope: strings.Join(scopes, " ")}
 	if slices.Contains(c.Grants, oauth.GrantRefreshToken) {
 		rt := keyring.RandomToken(32)
 		err := s.cfg.Store.CreateRefreshToken(ctx, store.RefreshToken{
-			Hash: s.refreshHasher.Hash(rt), FamilyID: family, ClientID: c.ID, UserID: u.ID,
-			Scopes: scopes, AuthTime: now, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, now),
+			Hash: s.refreshHasher.Hash(rt), FamilyID: l.family, ClientID: c.ID, UserID: u.ID,
+			Scopes: scopes, AuthTime: l.authTime, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, l.authTime),
 		})
 		if err != nil {
 			return nil, s.internal(ctx, "store refresh token", err)
 		}
 		resp.RefreshToken = rt
 	}
-	at, ttl, err := s.mintAccessToken(accessToken{client: c, subject: u.ID, user: &u, scopes: scopes, sessionID: family, authTime: now})
+	at, ttl, err := s.mintAccessToken(accessToken{client: c, subject: u.ID, user: &u, scopes: scopes, sessionID: l.family, authTime: l.authTime})
 	if err != nil {
 		return nil, s.internal(ctx, "mint access token", err)
 	}
 	resp.AccessToken, resp.ExpiresIn = at, ttl
-	s.audit(ctx, "token issued", "client_id", c.ID, "sub", u.ID, "sid", family)
+	if err := s.addIDToken(ctx, resp, c, u, scopes, l); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, "token issued", "client_id", c.ID, "sub", u.ID, "sid", l.family)
 	return resp, nil
 }
 

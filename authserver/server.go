@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -33,7 +34,8 @@ type Config struct {
 	// Audience of access tokens for clients registered without one. If
 	// empty, the issuer.
 	Audience []string
-	// AccessTokenTTL is the lifetime of access tokens. If zero, 5m.
+	// AccessTokenTTL is the lifetime of access tokens and ID tokens. If
+	// zero, 5m.
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is how long a refresh token may go unused. If zero, 24h.
 	RefreshTokenTTL time.Duration
@@ -53,6 +55,10 @@ type Config struct {
 	MaxHashConcurrency int
 	// MaxBodyBytes bounds request bodies. If zero, 64 KiB.
 	MaxBodyBytes int64
+	// SessionTTL is how long a login at the server's own login page lasts
+	// in the browser (the session cookie), during which further
+	// authorization requests skip the login form. If zero, 12h.
+	SessionTTL time.Duration
 
 	// Logger receives audit events and errors. If nil, slog.Default().
 	Logger *slog.Logger
@@ -76,6 +82,7 @@ func (c *Config) setDefaults() error {
 	setDuration(&c.RefreshTokenTTL, 24*time.Hour)
 	setDuration(&c.RefreshAbsoluteTTL, 30*24*time.Hour)
 	setDuration(&c.RefreshGrace, 10*time.Second)
+	setDuration(&c.SessionTTL, 12*time.Hour)
 	if c.RefreshGrace < 0 {
 		c.RefreshGrace = 0
 	}
@@ -122,6 +129,14 @@ type Server struct {
 	refreshHasher   *keyring.Hasher
 	successorHasher *keyring.Hasher
 	secretHasher    *keyring.Hasher
+	codeHasher      *keyring.Hasher
+	csrfHasher      *keyring.Hasher
+	accessHasher    *keyring.Hasher
+
+	// prefix is the issuer's path, below which every endpoint is served.
+	prefix string
+	// secureCookies is false only for an http issuer on a loopback address.
+	secureCookies bool
 }
 
 // Endpoint paths below the issuer. Clients must find them by discovery.
@@ -143,6 +158,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		refreshHasher:   cfg.Keyring.Hasher(keyring.PurposeRefreshToken),
 		successorHasher: cfg.Keyring.Hasher(keyring.PurposeSuccessor),
 		secretHasher:    cfg.Keyring.Hasher(keyring.PurposeClientSecret),
+		codeHasher:      cfg.Keyring.Hasher(keyring.PurposeAuthCode),
+		csrfHasher:      cfg.Keyring.Hasher(keyring.PurposeCSRF),
+		accessHasher:    cfg.Keyring.Hasher(keyring.PurposeAccessToken),
+		prefix:          issuerPath(cfg.Issuer),
+		secureCookies:   !loopbackHTTP(cfg.Issuer),
 	}
 	dummy, err := password.Hash(keyring.RandomToken(16), cfg.PasswordParams)
 	if err != nil {
@@ -158,8 +178,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		oauth.GrantPassword:          s.passwordGrant,
 		oauth.GrantClientCredentials: s.clientCredentialsGrant,
 		oauth.GrantRefreshToken:      s.refreshGrant,
+		oauth.GrantAuthorizationCode: s.authorizationCodeGrant,
 	}
-	prefix := issuerPath(cfg.Issuer)
+	prefix := s.prefix
 	// RFC 8414 §3 inserts the well-known segment before the issuer's path;
 	// OIDC Discovery §4 appends it. Both are served; they coincide for an
 	// issuer without a path.
@@ -171,8 +192,28 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET "+prefix+pathJWKS, s.handleJWKS)
 	s.mux.HandleFunc(prefix+pathToken, s.handleToken)
+	s.mux.HandleFunc("GET "+prefix+pathAuthorize, s.handleAuthorize)
+	s.mux.HandleFunc("POST "+prefix+pathAuthorize, s.handleAuthorize)
+	s.mux.HandleFunc("POST "+prefix+pathLogin, s.handleLogin)
+	s.mux.HandleFunc("POST "+prefix+pathConsent, s.handleConsent)
+	s.mux.HandleFunc("GET "+prefix+pathUserinfo, s.handleUserinfo)
+	s.mux.HandleFunc("POST "+prefix+pathUserinfo, s.handleUserinfo)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return s, nil
+}
+
+// loopbackHTTP reports whether issuer is an http URL on a loopback host,
+// where cookies cannot be Secure (see setCookie).
+func loopbackHTTP(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	if strings.EqualFold(u.Hostname(), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsLoopback()
 }
 
 // issuerPath returns the issuer URL's path without a trailing slash.
@@ -196,36 +237,55 @@ func (s *Server) TokenURL() string { return s.cfg.Issuer + pathToken }
 // metadata is the discovery document (RFC 8414 §2, OIDC Discovery §3).
 type metadata struct {
 	Issuer                   string   `json:"issuer"`
+	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
 	TokenEndpoint            string   `json:"token_endpoint"`
+	UserinfoEndpoint         string   `json:"userinfo_endpoint"`
 	JWKSURI                  string   `json:"jwks_uri"`
+	ScopesSupported          []string `json:"scopes_supported"`
 	GrantTypes               []string `json:"grant_types_supported"`
 	ResponseTypes            []string `json:"response_types_supported"`
+	ResponseModes            []string `json:"response_modes_supported"`
+	CodeChallengeMethods     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	SubjectTypes             []string `json:"subject_types_supported"`
 	AccessTokenSigningAlgs   []string `json:"access_token_signing_alg_values_supported,omitempty"`
 	ClaimsSupported          []string `json:"claims_supported"`
 	IDTokenSigningAlgs       []string `json:"id_token_signing_alg_values_supported"`
+	PromptValues             []string `json:"prompt_values_supported"`
+	// RFC 9207: the authorization response names the issuer.
+	AuthorizationResponseIss bool `json:"authorization_response_iss_parameter_supported"`
+	// OIDC Discovery §3 makes request_uri_parameter_supported true when
+	// absent, so both are stated.
+	RequestParameter    bool `json:"request_parameter_supported"`
+	RequestURIParameter bool `json:"request_uri_parameter_supported"`
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 	grants := make([]string, 0, len(s.grants))
-	for _, g := range []string{oauth.GrantPassword, oauth.GrantClientCredentials, oauth.GrantRefreshToken} {
+	for _, g := range []string{oauth.GrantAuthorizationCode, oauth.GrantPassword, oauth.GrantClientCredentials, oauth.GrantRefreshToken} {
 		if s.grants[g] != nil {
 			grants = append(grants, g)
 		}
 	}
 	m := metadata{
 		Issuer:                   s.cfg.Issuer,
+		AuthorizationEndpoint:    s.cfg.Issuer + pathAuthorize,
 		TokenEndpoint:            s.TokenURL(),
+		UserinfoEndpoint:         s.cfg.Issuer + pathUserinfo,
 		JWKSURI:                  s.cfg.Issuer + pathJWKS,
+		ScopesSupported:          []string{scopeOpenID, scopeProfile, scopeRoles},
 		GrantTypes:               grants,
-		ResponseTypes:            []string{}, // no authorization endpoint yet
-		TokenEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
+		ResponseTypes:            []string{"code"},
+		ResponseModes:            []string{"query"},
+		CodeChallengeMethods:     []string{pkceS256},
+		TokenEndpointAuthMethods: []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthNone},
 		SubjectTypes:             []string{"public"},
 		AccessTokenSigningAlgs:   []string{s.cfg.SigningAlgorithm},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
-			"roles", "sid", "preferred_username", "auth_time"},
-		IDTokenSigningAlgs: []string{s.cfg.SigningAlgorithm},
+			"roles", "sid", "preferred_username", "auth_time", "nonce", "at_hash"},
+		IDTokenSigningAlgs:       []string{s.cfg.SigningAlgorithm},
+		PromptValues:             []string{"none", "login", "consent"},
+		AuthorizationResponseIss: true,
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSONCacheable(w, m)

@@ -26,6 +26,11 @@ type tokenRequest struct {
 	addr string
 }
 
+// publicGrants are the grants a public client (authenticated with "none")
+// may use: the authorization code grant, where PKCE binds the code to the
+// client instance, and refreshing what it issued.
+var publicGrants = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
+
 // grant runs one grant type on a request that passed the shared checks.
 type grant func(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error)
 
@@ -60,7 +65,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*oauth.TokenResp
 	if !ok {
 		return nil, oauth.Errorf(oauth.ErrUnsupportedGrantType, "grant type %q is not supported", gt)
 	}
-	if !slices.Contains(client.Grants, gt) {
+	if !slices.Contains(client.Grants, gt) || client.Public && !slices.Contains(publicGrants, gt) {
 		return nil, oauth.Errorf(oauth.ErrUnauthorizedClient, "client is not allowed the %s grant", gt)
 	}
 	scopes, err := requestedScopes(form, client)
@@ -99,54 +104,98 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 // basicChallenge is sent with invalid_client when the client used Basic.
 const basicChallenge = `Basic realm="gatehouse", charset="UTF-8"`
 
-// authenticateClient checks client_secret_basic or client_secret_post
-// (RFC 6749 §2.3.1) in constant time, and costs the same for unknown clients.
+// clientCredential is what a request presented to authenticate its client.
+type clientCredential struct {
+	id     string
+	method string // the store.Auth* method the request used
+	secret string // for the client_secret_* methods
+	// challenge is sent with invalid_client: set when Basic was used.
+	challenge string
+}
+
+// authenticateClient authenticates the client by the method it used, which
+// must be the method it is registered for (RFC 7591 §2), and costs the same
+// for unknown clients. Secrets are compared in constant time (RFC 6749
+// §2.3.1); "none" is only for public clients (RFC 6749 §2.1), which the
+// pipeline then restricts to PKCE-bound grants.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (store.Client, error) {
-	id, secret, challenge, err := clientCredentials(r, form)
+	cred, err := clientCredentials(r, form)
 	if err != nil {
 		return store.Client{}, err
 	}
-	fail := &oauth.Error{Code: oauth.ErrInvalidClient, Description: "client authentication failed", Challenge: challenge}
-	c, err := s.cfg.Store.GetClient(ctx, id)
+	fail := &oauth.Error{Code: oauth.ErrInvalidClient, Description: "client authentication failed", Challenge: cred.challenge}
+	c, err := s.cfg.Store.GetClient(ctx, cred.id)
 	if errors.Is(err, store.ErrNotFound) {
-		s.secretHasher.Verify(secret, strings.Repeat("0", 64)) // same cost as a wrong secret
-		s.audit(ctx, "client authentication failed", "client_id", id, "reason", "unknown client")
+		s.secretHasher.Verify(cred.secret, strings.Repeat("0", 64)) // same cost as a wrong secret
+		s.audit(ctx, "client authentication failed", "client_id", cred.id, "reason", "unknown client")
 		return store.Client{}, fail
 	}
 	if err != nil {
 		return store.Client{}, s.internal(ctx, "get client", err)
 	}
-	if c.Public || c.SecretHash == "" || !s.secretHasher.Verify(secret, c.SecretHash) || c.Disabled {
-		s.audit(ctx, "client authentication failed", "client_id", id, "reason", "bad secret or disabled")
+	if registered := authMethod(c); cred.method != registered {
+		s.audit(ctx, "client authentication failed", "client_id", cred.id, "reason", "wrong method",
+			"method", cred.method, "registered", registered)
+		return store.Client{}, fail
+	}
+	ok := false
+	switch cred.method {
+	case store.AuthClientSecretBasic, store.AuthClientSecretPost:
+		ok = !c.Public && c.SecretHash != "" && s.secretHasher.Verify(cred.secret, c.SecretHash)
+	case store.AuthNone:
+		ok = c.Public
+	}
+	if !ok || c.Disabled {
+		s.audit(ctx, "client authentication failed", "client_id", cred.id, "reason", "bad credentials or disabled")
 		return store.Client{}, fail
 	}
 	return c, nil
 }
 
-// clientCredentials extracts the client's ID and secret from the Basic
-// header or the body; using both, or neither, is an error.
-func clientCredentials(r *http.Request, form url.Values) (id, secret, challenge string, err error) {
+// authMethod is the client's registered token_endpoint_auth_method, with
+// the default of store.Client.AuthMethod applied.
+func authMethod(c store.Client) string {
+	switch {
+	case c.AuthMethod != "":
+		return c.AuthMethod
+	case c.Public:
+		return store.AuthNone
+	default:
+		return store.AuthClientSecretBasic
+	}
+}
+
+// clientCredentials finds how the client authenticates: a Basic header
+// (client_secret_basic), client_id and client_secret in the body
+// (client_secret_post), or client_id alone (none). Using both the header
+// and the body, or nothing, is an error.
+func clientCredentials(r *http.Request, form url.Values) (clientCredential, error) {
 	hasPost := form.Has("client_id") || form.Has("client_secret")
 	if h := r.Header.Get("Authorization"); h != "" {
-		challenge = basicChallenge
+		bad := &oauth.Error{Code: oauth.ErrInvalidClient, Description: "malformed Basic credentials", Challenge: basicChallenge}
 		if hasPost {
-			return "", "", "", oauth.Errorf(oauth.ErrInvalidRequest, "use one client authentication method")
+			return clientCredential{}, oauth.Errorf(oauth.ErrInvalidRequest, "use one client authentication method")
 		}
 		user, pass, ok := r.BasicAuth()
 		if !ok {
-			return "", "", "", &oauth.Error{Code: oauth.ErrInvalidClient, Description: "malformed Basic credentials", Challenge: challenge}
+			return clientCredential{}, bad
 		}
 		id, err1 := url.QueryUnescape(user)
 		secret, err2 := url.QueryUnescape(pass)
 		if err1 != nil || err2 != nil || id == "" {
-			return "", "", "", &oauth.Error{Code: oauth.ErrInvalidClient, Description: "malformed Basic credentials", Challenge: challenge}
+			return clientCredential{}, bad
 		}
-		return id, secret, challenge, nil
+		return clientCredential{id: id, method: store.AuthClientSecretBasic, secret: secret, challenge: basicChallenge}, nil
 	}
-	if form.Get("client_id") == "" || form.Get("client_secret") == "" {
-		return "", "", "", &oauth.Error{Code: oauth.ErrInvalidClient, Description: "client authentication required", Challenge: basicChallenge}
+	id := form.Get("client_id")
+	switch {
+	case id == "":
+		return clientCredential{}, &oauth.Error{Code: oauth.ErrInvalidClient, Description: "client authentication required", Challenge: basicChallenge}
+	case form.Has("client_secret"):
+		return clientCredential{id: id, method: store.AuthClientSecretPost, secret: form.Get("client_secret")}, nil
+	default:
+		return clientCredential{id: id, method: store.AuthNone}, nil
 	}
-	return form.Get("client_id"), form.Get("client_secret"), "", nil
 }
 
 // requestedScopes parses the scope parameter (RFC 6749 §3.3) and checks

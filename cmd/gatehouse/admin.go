@@ -210,6 +210,7 @@ func newClientCommand() *cobra.Command {
 	f.StringSliceVar(&spec.RedirectURIs, "redirect-uris", nil, "redirect URIs, comma-separated")
 	f.StringSliceVar(&spec.Audience, "audience", nil, "audience of its access tokens (default: the server's)")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret)")
+	f.StringVar(&spec.AuthMethod, "auth-method", "", "token endpoint authentication: client_secret_basic (default), client_secret_post, or none (a public client)")
 	list := &cobra.Command{
 		Use: "list", Short: "List clients", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

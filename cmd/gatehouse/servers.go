@@ -60,7 +60,7 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 		Issuer: c.Issuer, Store: st, Keyring: kr, Audience: c.Audience,
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 		RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, RefreshGrace: c.Grace(),
-		SigningAlgorithm: c.SigningAlgorithm, Logger: logger,
+		SigningAlgorithm: c.SigningAlgorithm, SessionTTL: c.SessionTTL, Logger: logger,
 	})
 	if err != nil {
 		return err

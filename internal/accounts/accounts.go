@@ -11,9 +11,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
@@ -30,6 +32,15 @@ var ErrInvalid = errors.New("invalid")
 // endpoint implement it; the server's discovery document lists those it does.
 var SupportedGrants = []string{oauth.GrantPassword, oauth.GrantRefreshToken, oauth.GrantClientCredentials,
 	oauth.GrantAuthorizationCode, oauth.GrantTokenExchange}
+
+// SupportedAuthMethods are the token endpoint authentication methods
+// (RFC 7591 §2 token_endpoint_auth_method) a client may be registered for.
+var SupportedAuthMethods = []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthNone}
+
+// PublicGrants are the only grants a public client may be registered for: it
+// has no secret, so it may only redeem authorization codes it obtained with
+// PKCE and refresh what that issued.
+var PublicGrants = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
 
 // MinPasswordLength is the shortest password accepted for a user.
 const MinPasswordLength = 8
@@ -139,11 +150,19 @@ func (m *Manager) SetDisabled(ctx context.Context, username string, disabled boo
 
 // ClientSpec describes a client to register.
 type ClientSpec struct {
-	ID           string
-	Secret       string // if empty for a confidential client, one is generated
-	Public       bool
-	Grants       []string
-	Scopes       []string
+	ID     string
+	Secret string // if empty for a confidential client, one is generated
+	// Public marks a client that cannot keep a secret. AuthMethod "none"
+	// implies it.
+	Public bool
+	// AuthMethod is the token_endpoint_auth_method: one of
+	// SupportedAuthMethods. If empty, client_secret_basic for a
+	// confidential client and none for a public one.
+	AuthMethod string
+	Grants     []string
+	Scopes     []string
+	// RedirectURIs are compared exactly; required with the
+	// authorization_code grant.
 	RedirectURIs []string
 	Audience     []string
 }
@@ -186,6 +205,13 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 	if m.Secrets == nil {
 		return store.Client{}, "", errors.New("accounts: Manager.Secrets is required for clients")
 	}
+	spec.Public = spec.Public || spec.AuthMethod == store.AuthNone
+	if spec.AuthMethod == "" {
+		spec.AuthMethod = store.AuthClientSecretBasic
+		if spec.Public {
+			spec.AuthMethod = store.AuthNone
+		}
+	}
 	if err := checkClient(spec); err != nil {
 		return store.Client{}, "", err
 	}
@@ -199,7 +225,7 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 	}
 	now := m.now()
 	return store.Client{
-		ID: spec.ID, SecretHash: hash, Public: spec.Public,
+		ID: spec.ID, SecretHash: hash, Public: spec.Public, AuthMethod: spec.AuthMethod,
 		Grants: spec.Grants, Scopes: spec.Scopes, RedirectURIs: spec.RedirectURIs, Audience: spec.Audience,
 		AccessTokenFormat: store.FormatJWT, CreatedAt: now, UpdatedAt: now,
 	}, secret, nil
@@ -244,6 +270,12 @@ func checkClient(spec ClientSpec) error {
 	if !spec.Public && spec.Secret != "" && len(spec.Secret) < 16 {
 		return fmt.Errorf("%w client %q: secret shorter than 16 characters", ErrInvalid, spec.ID)
 	}
+	if !slices.Contains(SupportedAuthMethods, spec.AuthMethod) {
+		return fmt.Errorf("%w client %q: auth method %q is not supported (supported: %v)", ErrInvalid, spec.ID, spec.AuthMethod, SupportedAuthMethods)
+	}
+	if spec.Public != (spec.AuthMethod == store.AuthNone) {
+		return fmt.Errorf("%w client %q: a public client, and only a public one, authenticates with %q", ErrInvalid, spec.ID, store.AuthNone)
+	}
 	if len(spec.Grants) == 0 {
 		return fmt.Errorf("%w client %q: no grants", ErrInvalid, spec.ID)
 	}
@@ -251,6 +283,12 @@ func checkClient(spec ClientSpec) error {
 		if !slices.Contains(SupportedGrants, g) {
 			return fmt.Errorf("%w client %q: grant %q is not supported (supported: %v)", ErrInvalid, spec.ID, g, SupportedGrants)
 		}
+		if spec.Public && !slices.Contains(PublicGrants, g) {
+			return fmt.Errorf("%w client %q: a public client may only have the grants %v, not %q", ErrInvalid, spec.ID, PublicGrants, g)
+		}
+	}
+	if slices.Contains(spec.Grants, oauth.GrantAuthorizationCode) && len(spec.RedirectURIs) == 0 {
+		return fmt.Errorf("%w client %q: the %s grant needs at least one redirect URI", ErrInvalid, spec.ID, oauth.GrantAuthorizationCode)
 	}
 	for _, s := range spec.Scopes {
 		if !scopeRE.MatchString(s) {
@@ -263,10 +301,45 @@ func checkClient(spec ClientSpec) error {
 		}
 	}
 	for _, u := range spec.RedirectURIs {
-		p, err := url.Parse(u)
-		if err != nil || !p.IsAbs() || p.Fragment != "" {
-			return fmt.Errorf("%w client %q: redirect URI %q must be absolute, without fragment", ErrInvalid, spec.ID, u)
+		if err := checkRedirectURI(u); err != nil {
+			return fmt.Errorf("%w client %q: redirect URI %q %v", ErrInvalid, spec.ID, u, err)
 		}
 	}
 	return nil
+}
+
+// checkRedirectURI applies RFC 6749 §3.1.2 and RFC 9700 §4.1: absolute,
+// no fragment, https or http on a loopback host (RFC 8252 §7.3), or a
+// private-use scheme of a native app (RFC 8252 §7.1) — never a scheme that
+// runs or embeds content in the browser.
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || strings.Contains(raw, "#"):
+		return errors.New("must be absolute, without fragment")
+	case len(raw) > 2000:
+		return errors.New("is longer than 2000 characters")
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return errors.New("has no host")
+		}
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return errors.New("uses http on a host that is not loopback (use https)")
+		}
+	case "javascript", "data", "vbscript", "file", "blob", "about":
+		return fmt.Errorf("uses the scheme %q", u.Scheme)
+	}
+	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -31,6 +31,7 @@ type AuthServer struct {
 	RefreshAbsoluteTTL time.Duration  `yaml:"refresh_absolute_ttl"` // default 720h
 	RefreshGrace       *time.Duration `yaml:"refresh_grace"`        // default 10s; 0s turns it off
 	SigningAlgorithm   string         `yaml:"signing_algorithm"`    // ES256 (default), RS256, EdDSA
+	SessionTTL         time.Duration  `yaml:"session_ttl"`          // login at the server's own pages; default 12h
 }
 
 // LoadAuthServer reads and checks an authorization server file.

@@ -29,6 +29,7 @@ type SeedClient struct {
 	ID           string   `yaml:"id"`
 	Secret       string   `yaml:"secret"`
 	Public       bool     `yaml:"public"`
+	AuthMethod   string   `yaml:"auth_method"` // token_endpoint_auth_method; "none" makes the client public
 	Grants       []string `yaml:"grants"`
 	Scopes       []string `yaml:"scopes"`
 	RedirectURIs []string `yaml:"redirect_uris"`
@@ -72,11 +73,12 @@ func (s *Seed) Apply(ctx context.Context, m *accounts.Manager) error {
 		}
 	}
 	for _, c := range s.Clients {
-		if !c.Public && c.Secret == "" {
+		public := c.Public || c.AuthMethod == store.AuthNone
+		if !public && c.Secret == "" {
 			return fmt.Errorf("seed client %q: a confidential client needs a secret", c.ID)
 		}
-		_, _, err := m.PutClient(ctx, accounts.ClientSpec{ID: c.ID, Secret: c.Secret, Public: c.Public,
-			Grants: c.Grants, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs, Audience: c.Audience})
+		_, _, err := m.PutClient(ctx, accounts.ClientSpec{ID: c.ID, Secret: c.Secret, Public: public,
+			AuthMethod: c.AuthMethod, Grants: c.Grants, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs, Audience: c.Audience})
 		if err != nil {
 			return fmt.Errorf("seed client %q: %w", c.ID, err)
 		}

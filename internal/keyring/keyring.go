@@ -32,13 +32,22 @@ const KeySize = 32
 // base64-encoded (standard or URL alphabet).
 const EnvMasterKey = "GATEHOUSE_MASTER_KEY"
 
-// Purposes of keyed hashes. Each gets its own derived key.
+// Purposes of keyed hashes and sealed data. Each gets its own derived key.
 const (
 	PurposeRefreshToken = "refresh-token"
 	PurposeAccessToken  = "access-token"
 	PurposeClientSecret = "client-secret"
 	PurposeSuccessor    = "refresh-successor"
 	PurposeSigningKey   = "signing-key-seal"
+	// PurposeAuthCode keys the hashes of authorization codes.
+	PurposeAuthCode = "authorization-code"
+	// PurposeBrowserSession seals the authorization server's login cookie.
+	PurposeBrowserSession = "browser-session-seal"
+	// PurposeAuthRequest seals an authorization request carried through the
+	// login and consent forms.
+	PurposeAuthRequest = "authorization-request-seal"
+	// PurposeCSRF keys the anti-CSRF tokens of the server's HTML forms.
+	PurposeCSRF = "csrf-token"
 )
 
 // ErrOpen reports sealed data that is corrupt or sealed under another key.

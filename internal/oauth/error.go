@@ -34,6 +34,15 @@ const (
 	ErrUnsupportedResponseType = "unsupported_response_type"
 )
 
+// Error codes of the authorization endpoint defined by OpenID Connect Core
+// §3.1.2.6.
+const (
+	ErrLoginRequired          = "login_required"
+	ErrConsentRequired        = "consent_required"
+	ErrRequestNotSupported    = "request_not_supported"
+	ErrRequestURINotSupported = "request_uri_not_supported"
+)
+
 // Error is an OAuth 2.0 protocol error: what a server sends and what a
 // client receives.
 type Error struct {
