@@ -22,15 +22,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
-	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 )
 
-// cheap keeps argon2id fast in tests; the server and the seeded hashes use
-// the same parameters, so no login triggers a rehash.
-var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+// cheap (declared in token_test.go) keeps argon2id fast in tests; the
+// server and the seeded hashes use the same parameters, so no login
+// triggers a rehash.
 
 // Users and clients of every flowEnv.
 const (

@@ -80,6 +80,7 @@ func newTestServer(tb testing.TB, mod func(*authserver.Config)) *testServer {
 		{ID: "cli", Secret: cliSecret, Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}, Scopes: []string{"orders", "profile"}},
 		{ID: "other", Secret: otherSecret, Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}, Scopes: []string{"orders"}},
 		{ID: "svc", Secret: svcSecret, Grants: []string{oauth.GrantClientCredentials}, Scopes: []string{"orders"}},
+		{ID: "cli-post", Secret: cliSecret, AuthMethod: store.AuthClientSecretPost, Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}, Scopes: []string{"orders", "profile"}},
 	} {
 		_, _, err := m.AddClient(ctx, c)
 		must(err)
@@ -275,7 +276,7 @@ func TestTokenEndpointRefusesBadInput(t *testing.T) {
 		{name: "no_client_authentication", req: request{body: pw},
 			wantStatus: http.StatusUnauthorized, wantCode: "invalid_client", wantChallenge: `Basic realm="gatehouse", charset="UTF-8"`},
 		{name: "post_without_secret", req: request{body: pw + "&client_id=cli"},
-			wantStatus: http.StatusUnauthorized, wantCode: "invalid_client", wantChallenge: `Basic realm="gatehouse", charset="UTF-8"`},
+			wantStatus: http.StatusUnauthorized, wantCode: "invalid_client"},
 		{name: "basic_unknown_client", req: request{auth: basic("nobody", cliSecret), body: pw},
 			wantStatus: http.StatusUnauthorized, wantCode: "invalid_client", wantChallenge: `Basic realm="gatehouse", charset="UTF-8"`},
 		{name: "basic_wrong_secret", req: request{auth: basic("cli", "wrong-secret-0123456789"), body: pw},
@@ -288,7 +289,7 @@ func TestTokenEndpointRefusesBadInput(t *testing.T) {
 			wantStatus: http.StatusBadRequest, wantCode: "invalid_request"},
 		{name: "grant_type_unknown", req: request{auth: cliBasic, body: "grant_type=magic"},
 			wantStatus: http.StatusBadRequest, wantCode: "unsupported_grant_type"},
-		{name: "grant_type_not_implemented", req: request{auth: cliBasic, body: "grant_type=authorization_code&code=x"},
+		{name: "grant_type_not_implemented", req: request{auth: cliBasic, body: "grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=x"},
 			wantStatus: http.StatusBadRequest, wantCode: "unsupported_grant_type"},
 		{name: "grant_not_allowed_for_client", req: request{auth: basic("svc", svcSecret), body: pw},
 			wantStatus: http.StatusBadRequest, wantCode: "unauthorized_client"},
@@ -389,7 +390,7 @@ func TestTokenEndpointGrants(t *testing.T) {
 	}{
 		{name: "password_basic", req: request{auth: basic("cli", cliSecret), body: "grant_type=password&username=alice&password=" + alicePass},
 			wantScope: "orders profile", wantRT: true},
-		{name: "password_post", req: request{body: "grant_type=password&username=alice&password=" + alicePass + "&client_id=cli&client_secret=" + cliSecret},
+		{name: "password_post", req: request{body: "grant_type=password&username=alice&password=" + alicePass + "&client_id=cli-post&client_secret=" + cliSecret},
 			wantScope: "orders profile", wantRT: true},
 		{name: "password_scope_subset", req: request{auth: basic("cli", cliSecret), body: "grant_type=password&username=alice&scope=profile+orders+orders&password=" + alicePass},
 			wantScope: "orders profile", wantRT: true},
