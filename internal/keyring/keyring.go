@@ -39,6 +39,9 @@ const (
 	PurposeClientSecret = "client-secret"
 	PurposeSuccessor    = "refresh-successor"
 	PurposeSigningKey   = "signing-key-seal"
+	// PurposeRevocation keys the records that mark a JWT access token (by
+	// jti) or a session (by family) as revoked before its tokens expire.
+	PurposeRevocation = "revocation-marker"
 )
 
 // ErrOpen reports sealed data that is corrupt or sealed under another key.
