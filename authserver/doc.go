@@ -11,8 +11,19 @@
 //     client_credentials (§4.4) and refresh_token (§6) grants, client
 //     authentication by client_secret_basic and client_secret_post (§2.3.1),
 //     and errors per §5.2;
-//   - JWT access tokens per RFC 9068 (typ "at+jwt"), signed with ES256 by
-//     default (RS256 and EdDSA selectable);
+//   - access tokens in the client's format: JWTs per RFC 9068 (typ
+//     "at+jwt"), signed with ES256 by default (RS256 and EdDSA selectable),
+//     or opaque 256-bit random strings stored by their keyed hash with the
+//     claims a JWT would carry; lifetimes per client (access, refresh idle,
+//     refresh absolute), the server's when the client names none;
+//   - token introspection (RFC 7662) for authenticated clients, for JWT and
+//     opaque access tokens and for refresh tokens;
+//   - token revocation (RFC 7009): a refresh token ends its whole session
+//     (its family and the family's access tokens), an access token ends
+//     alone; a JWT or a session is revoked by a marker kept in the store
+//     until every token it covers has expired;
+//   - an append-only log of security events (package secevent) for every
+//     revocation, reuse detection included;
 //   - refresh-token rotation with reuse detection per RFC 9700 §4.14.2: a
 //     rotated token presented again revokes its whole family, except within
 //     a short grace window in which a retry gets the same successor.

@@ -123,12 +123,19 @@ type Server struct {
 	refreshHasher   *keyring.Hasher
 	successorHasher *keyring.Hasher
 	secretHasher    *keyring.Hasher
+	// accessHasher keys opaque access tokens; revocationHasher the
+	// revocation markers (see revocation.go).
+	accessHasher     *keyring.Hasher
+	revocationHasher *keyring.Hasher
 }
 
 // Endpoint paths below the issuer. Clients must find them by discovery.
 const (
 	pathToken = "/oauth2/token"
 	pathJWKS  = "/oauth2/jwks"
+
+	pathIntrospect = "/oauth2/introspect"
+	pathRevoke     = "/oauth2/revoke"
 )
 
 // New returns a Server for cfg. It loads the signing keys from the store and
@@ -144,6 +151,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		refreshHasher:   cfg.Keyring.Hasher(keyring.PurposeRefreshToken),
 		successorHasher: cfg.Keyring.Hasher(keyring.PurposeSuccessor),
 		secretHasher:    cfg.Keyring.Hasher(keyring.PurposeClientSecret),
+
+		accessHasher:     cfg.Keyring.Hasher(keyring.PurposeAccessToken),
+		revocationHasher: cfg.Keyring.Hasher(keyring.PurposeRevocation),
 	}
 	dummy, err := password.Hash(keyring.RandomToken(16), cfg.PasswordParams)
 	if err != nil {
@@ -172,6 +182,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET "+prefix+pathJWKS, s.handleJWKS)
 	s.mux.HandleFunc(prefix+pathToken, s.handleToken)
+	s.mux.HandleFunc(prefix+pathIntrospect, s.handleIntrospect)
+	s.mux.HandleFunc(prefix+pathRevoke, s.handleRevoke)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return s, nil
 }
@@ -206,6 +218,11 @@ type metadata struct {
 	AccessTokenSigningAlgs   []string `json:"access_token_signing_alg_values_supported,omitempty"`
 	ClaimsSupported          []string `json:"claims_supported"`
 	IDTokenSigningAlgs       []string `json:"id_token_signing_alg_values_supported"`
+
+	IntrospectionEndpoint    string   `json:"introspection_endpoint"`
+	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpoint       string   `json:"revocation_endpoint"`
+	RevocationAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
@@ -228,6 +245,10 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 			"roles", "sid", "preferred_username", "auth_time"},
 		IDTokenSigningAlgs: []string{s.cfg.SigningAlgorithm},
 	}
+	// Introspection and revocation authenticate clients as the token
+	// endpoint does.
+	m.IntrospectionEndpoint, m.IntrospectionAuthMethods = s.cfg.Issuer+pathIntrospect, m.TokenEndpointAuthMethods
+	m.RevocationEndpoint, m.RevocationAuthMethods = s.cfg.Issuer+pathRevoke, m.TokenEndpointAuthMethods
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSONCacheable(w, m)
 }
