@@ -22,6 +22,9 @@
 //     (its family and the family's access tokens), an access token ends
 //     alone; a JWT or a session is revoked by a marker kept in the store
 //     until every token it covers has expired;
+//   - token exchange (RFC 8693) for delegation: an access token for a
+//     narrower audience and scope that keeps the user and names the acting
+//     client in "act";
 //   - an append-only log of security events (package secevent) for every
 //     revocation, reuse detection included;
 //   - refresh-token rotation with reuse detection per RFC 9700 §4.14.2: a

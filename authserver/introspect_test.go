@@ -3,6 +3,7 @@ package authserver_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
+
+const exchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 // standardClients registers:
 //   - web: password and refresh_token, JWT access tokens, scopes orders and profile;
@@ -242,7 +245,7 @@ func TestIntrospectionErrors(t *testing.T) {
 	})
 }
 
-func TestDiscoveryNamesIntrospectionAndRevocation(t *testing.T) {
+func TestDiscoveryNamesIntrospectionRevocationAndExchange(t *testing.T) {
 	st := openSQLite(t)
 	e := newTokenEnv(t, st, nil)
 	r := e.do(get(t, e.URL+"/.well-known/oauth-authorization-server"))
@@ -256,6 +259,14 @@ func TestDiscoveryNamesIntrospectionAndRevocation(t *testing.T) {
 		if !equalJSON(r.body[k], v) || v == nil {
 			t.Errorf("%s: got %v, want %v", k, r.body[k], v)
 		}
+	}
+	grants, _ := r.body["grant_types_supported"].([]any)
+	if !slices.Contains(grants, any(exchangeGrant)) {
+		t.Errorf("grant_types_supported: got %v, want it to include %s", grants, exchangeGrant)
+	}
+	claims, _ := r.body["claims_supported"].([]any)
+	if !slices.Contains(claims, any("act")) {
+		t.Errorf("claims_supported: got %v, want it to include act", claims)
 	}
 }
 

@@ -26,6 +26,13 @@ type accessToken struct {
 	scopes    []string
 	sessionID string
 	authTime  time.Time
+	// audience, when set, replaces the client's audience (token exchange).
+	audience []string
+	// actor, when set, is the "act" claim (token exchange).
+	actor *jose.Actor
+	// notAfter, when set, caps the expiry (a token exchange never outlives
+	// its subject token).
+	notAfter time.Time
 }
 
 // mintAccessToken issues an access token in the client's format and returns
@@ -48,11 +55,17 @@ func (s *Server) mintAccessToken(ctx context.Context, t accessToken) (string, in
 
 // accessClaims are the claims of an access token minted at now.
 func (s *Server) accessClaims(t accessToken, now time.Time) *jose.Claims {
-	aud := t.client.Audience
+	aud := t.audience
+	if len(aud) == 0 {
+		aud = t.client.Audience
+	}
 	if len(aud) == 0 {
 		aud = s.cfg.Audience
 	}
 	exp := now.Add(s.accessTTL(t.client))
+	if !t.notAfter.IsZero() && t.notAfter.Before(exp) {
+		exp = t.notAfter
+	}
 	c := &jose.Claims{
 		Issuer:    s.cfg.Issuer,
 		Subject:   t.subject,
@@ -64,6 +77,7 @@ func (s *Server) accessClaims(t accessToken, now time.Time) *jose.Claims {
 		Scope:     strings.Join(t.scopes, " "),
 		SessionID: t.sessionID,
 		AuthTime:  jose.NewNumericDate(t.authTime),
+		Act:       t.actor,
 	}
 	if t.user != nil {
 		c.Username = t.user.Username

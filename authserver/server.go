@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		oauth.GrantPassword:          s.passwordGrant,
 		oauth.GrantClientCredentials: s.clientCredentialsGrant,
 		oauth.GrantRefreshToken:      s.refreshGrant,
+		oauth.GrantTokenExchange:     s.tokenExchangeGrant,
 	}
 	prefix := issuerPath(cfg.Issuer)
 	// RFC 8414 §3 inserts the well-known segment before the issuer's path;
@@ -227,7 +228,8 @@ type metadata struct {
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 	grants := make([]string, 0, len(s.grants))
-	for _, g := range []string{oauth.GrantPassword, oauth.GrantClientCredentials, oauth.GrantRefreshToken} {
+	for _, g := range []string{oauth.GrantPassword, oauth.GrantClientCredentials, oauth.GrantRefreshToken,
+		oauth.GrantTokenExchange} {
 		if s.grants[g] != nil {
 			grants = append(grants, g)
 		}
@@ -242,7 +244,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		SubjectTypes:             []string{"public"},
 		AccessTokenSigningAlgs:   []string{s.cfg.SigningAlgorithm},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
-			"roles", "sid", "preferred_username", "auth_time"},
+			"roles", "sid", "preferred_username", "auth_time", "act"},
 		IDTokenSigningAlgs: []string{s.cfg.SigningAlgorithm},
 	}
 	// Introspection and revocation authenticate clients as the token

@@ -240,6 +240,17 @@ func decode(resp *http.Response) (response, error) {
 	return r, nil
 }
 
+// exchange makes a token-exchange grant; extra adds or overrides parameters.
+func (e *tokenEnv) exchange(clientID, subject string, extra url.Values) response {
+	e.t.Helper()
+	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token": {subject}, "subject_token_type": {authserver.TokenTypeAccessToken}}
+	for k, v := range extra {
+		form[k] = v
+	}
+	return e.post("/oauth2/token", clientID, form)
+}
+
 func (e *tokenEnv) introspect(clientID, token, hint string) response {
 	e.t.Helper()
 	form := url.Values{"token": {token}}
