@@ -66,7 +66,7 @@ func (s *Server) tokenExchangeGrant(ctx context.Context, req *tokenRequest) (*oa
 	if err != nil {
 		return nil, s.internal(ctx, "find subject token", err)
 	}
-	if subject == nil || !subject.active {
+	if subject == nil || !subject.active || subject.claims.Expiry == nil {
 		return nil, oauth.Errorf(oauth.ErrInvalidGrant, "subject token is invalid, expired or revoked")
 	}
 	sc := subject.claims

@@ -106,8 +106,11 @@ func (s *Server) refreshGrant(ctx context.Context, req *tokenRequest) (*oauth.To
 	case errors.Is(err, store.ErrReused):
 		s.cfg.Logger.WarnContext(ctx, "refresh token reuse detected; family revoked", "audit", true,
 			"sid", old.FamilyID, "client_id", old.ClientID, "sub", old.UserID)
+		// The store has revoked the family; what is left is revoking its
+		// access tokens and recording the event. Should that fail, the
+		// client still learns its token is invalid.
 		if err := s.endSession(ctx, req.client, old, reuseDetected); err != nil {
-			return nil, s.internal(ctx, "end session after reuse", err)
+			s.cfg.Logger.ErrorContext(ctx, "end session after refresh token reuse", "sid", old.FamilyID, "err", err)
 		}
 		return nil, invalid
 	case errors.Is(err, store.ErrInactive), errors.Is(err, store.ErrNotFound):

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/authserver"
+	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/secevent"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -211,5 +213,46 @@ func TestRefreshReuseRecordsSessionRevoked(t *testing.T) {
 		}
 		checkEvents(t, e, secevent.InitiatedByPolicy,
 			store.Event{Type: secevent.SessionRevoked, Subject: alice.ID, SessionID: sid, ClientID: "mobile"})
+	})
+}
+
+func TestRevocationMarkersAreCollected(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		e := newTokenEnv(t, st, nil)
+		standardClients(e)
+		e.user("alice")
+		tok := e.login("web", "alice")
+		jti := e.introspect("rs", tok.AccessToken, "").str("jti")
+		sid := e.introspect("web", tok.RefreshToken, "").str("sid")
+		e.revoke("web", tok.AccessToken, "")
+		e.revoke("web", tok.RefreshToken, "")
+		markers := e.Keyring.Hasher(keyring.PurposeRevocation)
+		exists := func(key string) bool {
+			_, err := st.GetAccessToken(t.Context(), markers.Hash(key))
+			return err == nil
+		}
+		if !exists("jti:"+jti) || !exists("sid:"+sid) {
+			t.Fatalf("after revocation: got no marker for the JWT or the session, want both")
+		}
+		gc := func() {
+			t.Helper()
+			if _, err := st.DeleteExpired(t.Context(), e.Clock.Now(), e.Clock.Now().Add(-time.Hour)); err != nil {
+				t.Fatalf("DeleteExpired: got error %v, want nil", err)
+			}
+		}
+		gc()
+		if !exists("jti:"+jti) || !exists("sid:"+sid) || e.active("rs", tok.AccessToken) {
+			t.Fatalf("GC while the token lives: got a marker removed or the token active, want both markers kept")
+		}
+		// Once the JWT and the leeway verifiers allow have passed, the
+		// markers go: nothing they covered can be accepted any more.
+		e.Clock.Advance(5*time.Minute + jose.DefaultLeeway + time.Second)
+		gc()
+		if exists("jti:"+jti) || exists("sid:"+sid) {
+			t.Errorf("GC after the token expired: got a marker left, want both removed")
+		}
+		if e.active("rs", tok.AccessToken) {
+			t.Errorf("expired JWT: got active, want inactive")
+		}
 	})
 }
