@@ -218,6 +218,11 @@ func TestIntrospectionErrors(t *testing.T) {
 					r.SetBasicAuth("rs", e.secrets["rs"])
 					return r
 				}, 400, oauth.ErrInvalidRequest, false},
+				{"body too large", func() *http.Request {
+					r := form(t, e.URL+path, url.Values{"token": {strings.Repeat("A", 70<<10)}})
+					r.SetBasicAuth("rs", e.secrets["rs"])
+					return r
+				}, 413, oauth.ErrInvalidRequest, false},
 				{"GET", func() *http.Request {
 					r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.URL+path+"?token="+tok.AccessToken, nil)
 					r.SetBasicAuth("rs", e.secrets["rs"])

@@ -104,6 +104,7 @@ func (c *clock) Advance(d time.Duration) {
 type tokenEnv struct {
 	t       testing.TB
 	URL     string
+	Handler http.Handler // the server, for calls without the network
 	Store   store.Store
 	Clock   *clock
 	Keyring *keyring.Keyring
@@ -129,7 +130,7 @@ func newTokenEnv(t testing.TB, st store.Store, adjust func(*authserver.Config)) 
 	if err != nil {
 		t.Fatalf("authserver.New: got error %v, want nil", err)
 	}
-	h = as
+	h, e.Handler = as, as
 	e.m = &accounts.Manager{Store: st, Secrets: e.Keyring.Hasher(keyring.PurposeClientSecret), Params: cheap, Now: e.Clock.Now}
 	return e
 }
