@@ -29,12 +29,26 @@
 //     (RFC 7591 §2): client_secret_basic, client_secret_post (RFC 6749
 //     §2.3.1), or none for public clients, which may only use the
 //     authorization_code grant with PKCE and refresh what it issued;
-//   - JWT access tokens per RFC 9068 (typ "at+jwt"), signed with ES256 by
-//     default (RS256 and EdDSA selectable);
 //   - OpenID Connect ID tokens (Core §2, typ "JWT") for the openid scope,
 //     with nonce, at_hash, auth_time and sid, and the UserInfo endpoint
 //     (§5.3); the profile scope releases preferred_username and the roles
 //     scope roles;
+//   - access tokens in the client's format: JWTs per RFC 9068 (typ
+//     "at+jwt"), signed with ES256 by default (RS256 and EdDSA selectable),
+//     or opaque 256-bit random strings stored by their keyed hash with the
+//     claims a JWT would carry; lifetimes per client (access, refresh idle,
+//     refresh absolute), the server's when the client names none;
+//   - token introspection (RFC 7662) for authenticated clients, for JWT and
+//     opaque access tokens and for refresh tokens;
+//   - token revocation (RFC 7009): a refresh token ends its whole session
+//     (its family and the family's access tokens), an access token ends
+//     alone; a JWT or a session is revoked by a marker kept in the store
+//     until every token it covers has expired;
+//   - token exchange (RFC 8693) for delegation: an access token for a
+//     narrower audience and scope that keeps the user and names the acting
+//     client in "act";
+//   - an append-only log of security events (package secevent) for every
+//     revocation, reuse detection included;
 //   - refresh-token rotation with reuse detection per RFC 9700 §4.14.2: a
 //     rotated token presented again revokes its whole family, except within
 //     a short grace window in which a retry gets the same successor.

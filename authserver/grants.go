@@ -63,7 +63,7 @@ func (s *Server) rehash(ctx context.Context, username, pw string) {
 // clientCredentialsGrant is RFC 6749 §4.4: the client acts for itself.
 func (s *Server) clientCredentialsGrant(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
 	scopes := grantedScopes(req.scopes, req.client.Scopes)
-	at, ttl, err := s.mintAccessToken(accessToken{client: req.client, subject: req.client.ID, scopes: scopes})
+	at, ttl, err := s.mintAccessToken(ctx, accessToken{client: req.client, subject: req.client.ID, scopes: scopes})
 	if err != nil {
 		return nil, s.internal(ctx, "mint access token", err)
 	}
@@ -109,13 +109,19 @@ func (s *Server) refreshGrant(ctx context.Context, req *tokenRequest) (*oauth.To
 	next := store.RefreshToken{
 		Hash: s.refreshHasher.Hash(successor), FamilyID: old.FamilyID, ClientID: old.ClientID,
 		UserID: old.UserID, Scopes: old.Scopes, AuthTime: old.AuthTime,
-		CreatedAt: now, ExpiresAt: s.refreshExpiry(now, old.AuthTime),
+		CreatedAt: now, ExpiresAt: s.refreshExpiry(req.client, now, old.AuthTime),
 	}
 	rot, err := s.cfg.Store.RotateRefreshToken(ctx, hash, next, now, s.cfg.RefreshGrace)
 	switch {
 	case errors.Is(err, store.ErrReused):
 		s.cfg.Logger.WarnContext(ctx, "refresh token reuse detected; family revoked", "audit", true,
 			"sid", old.FamilyID, "client_id", old.ClientID, "sub", old.UserID)
+		// The store has revoked the family; what is left is revoking its
+		// access tokens and recording the event. Should that fail, the
+		// client still learns its token is invalid.
+		if err := s.endSession(ctx, req.client, old, reuseDetected); err != nil {
+			s.cfg.Logger.ErrorContext(ctx, "end session after refresh token reuse", "sid", old.FamilyID, "err", err)
+		}
 		return nil, invalid
 	case errors.Is(err, store.ErrInactive), errors.Is(err, store.ErrNotFound):
 		return nil, invalid
@@ -129,7 +135,7 @@ func (s *Server) refreshGrant(ctx context.Context, req *tokenRequest) (*oauth.To
 	if scopes == nil {
 		scopes = old.Scopes
 	}
-	at, ttl, err := s.mintAccessToken(accessToken{client: req.client, subject: u.ID, user: &u,
+	at, ttl, err := s.mintAccessToken(ctx, accessToken{client: req.client, subject: u.ID, user: &u,
 		scopes: scopes, sessionID: old.FamilyID, authTime: old.AuthTime})
 	if err != nil {
 		return nil, s.internal(ctx, "mint access token", err)

@@ -3,6 +3,8 @@ package authserver
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +15,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
+// opaqueTokenBytes is the entropy of an opaque access token (256 bits).
+const opaqueTokenBytes = 32
+
 // accessToken is what an access token is minted from.
 type accessToken struct {
 	client    store.Client
@@ -21,40 +26,84 @@ type accessToken struct {
 	scopes    []string
 	sessionID string
 	authTime  time.Time
+	// audience, when set, replaces the client's audience (token exchange).
+	audience []string
+	// actor, when set, is the "act" claim (token exchange).
+	actor *jose.Actor
+	// notAfter, when set, caps the expiry (a token exchange never outlives
+	// its subject token).
+	notAfter time.Time
 }
 
-// mintAccessToken signs an RFC 9068 access token and returns it with its
-// lifetime in seconds.
-func (s *Server) mintAccessToken(t accessToken) (string, int64, error) {
+// mintAccessToken issues an access token in the client's format and returns
+// it with its lifetime in seconds: an RFC 9068 JWT, or an opaque random
+// string stored by its keyed hash with the claims the JWT would have carried.
+func (s *Server) mintAccessToken(ctx context.Context, t accessToken) (string, int64, error) {
 	now := s.cfg.Now()
-	aud := t.client.Audience
-	if len(aud) == 0 {
-		aud = s.cfg.Audience
-	}
-	if slices.Contains(t.scopes, scopeOpenID) && !slices.Contains(aud, s.cfg.Issuer) {
-		aud = append(slices.Clip(aud), s.cfg.Issuer) // the token is also for the userinfo endpoint
-	}
-	c := jose.Claims{
-		Issuer:    s.cfg.Issuer,
-		Subject:   t.subject,
-		Audience:  jose.Audience(aud),
-		IssuedAt:  jose.NewNumericDate(now),
-		Expiry:    jose.NewNumericDate(now.Add(s.cfg.AccessTokenTTL)),
-		ID:        keyring.RandomToken(16),
-		ClientID:  t.client.ID,
-		Scope:     strings.Join(t.scopes, " "),
-		SessionID: t.sessionID,
-		AuthTime:  jose.NewNumericDate(t.authTime),
-	}
-	if t.user != nil {
-		c.Username = t.user.Username
-		c.Roles = t.user.Roles
+	c := s.accessClaims(t, now)
+	ttl := int64(c.Expiry.Time().Sub(now.Truncate(time.Second)) / time.Second)
+	if t.client.AccessTokenFormat == store.FormatOpaque {
+		raw, err := s.storeOpaque(ctx, t, c, now)
+		return raw, ttl, err
 	}
 	raw, err := jose.Sign(s.keys.signer(), jose.TypeAccessToken, c)
 	if err != nil {
 		return "", 0, err
 	}
-	return raw, int64(s.cfg.AccessTokenTTL / time.Second), nil
+	return raw, ttl, nil
+}
+
+// accessClaims are the claims of an access token minted at now.
+func (s *Server) accessClaims(t accessToken, now time.Time) *jose.Claims {
+	aud := t.audience
+	if len(aud) == 0 {
+		aud = t.client.Audience
+	}
+	if len(aud) == 0 {
+		aud = s.cfg.Audience
+	}
+	if t.audience == nil && slices.Contains(t.scopes, scopeOpenID) && !slices.Contains(aud, s.cfg.Issuer) {
+		aud = append(slices.Clip(aud), s.cfg.Issuer) // the token is also for the userinfo endpoint
+	}
+	exp := now.Add(s.accessTTL(t.client))
+	if !t.notAfter.IsZero() && t.notAfter.Before(exp) {
+		exp = t.notAfter
+	}
+	c := &jose.Claims{
+		Issuer:    s.cfg.Issuer,
+		Subject:   t.subject,
+		Audience:  jose.Audience(aud),
+		IssuedAt:  jose.NewNumericDate(now),
+		Expiry:    jose.NewNumericDate(exp),
+		ID:        keyring.RandomToken(16),
+		ClientID:  t.client.ID,
+		Scope:     strings.Join(t.scopes, " "),
+		SessionID: t.sessionID,
+		AuthTime:  jose.NewNumericDate(t.authTime),
+		Act:       t.actor,
+	}
+	if t.user != nil {
+		c.Username = t.user.Username
+		c.Roles = t.user.Roles
+	}
+	return c
+}
+
+// storeOpaque stores an opaque token carrying c and returns it.
+func (s *Server) storeOpaque(ctx context.Context, t accessToken, c *jose.Claims, now time.Time) (string, error) {
+	claims, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("marshal claims: %w", err)
+	}
+	raw := keyring.RandomToken(opaqueTokenBytes)
+	err = s.cfg.Store.CreateAccessToken(ctx, store.AccessToken{
+		Hash: s.accessHasher.Hash(raw), ClientID: t.client.ID, Subject: t.subject, FamilyID: t.sessionID,
+		Claims: claims, CreatedAt: now.UTC(), ExpiresAt: c.Expiry.Time().UTC(),
+	})
+	if err != nil {
+		return "", fmt.Errorf("store opaque access token: %w", err)
+	}
+	return raw, nil
 }
 
 // issueForUser starts a session for u, who has just authenticated: an
@@ -79,14 +128,14 @@ func (s *Server) issueSession(ctx context.Context, c store.Client, u store.User,
 		rt := keyring.RandomToken(32)
 		err := s.cfg.Store.CreateRefreshToken(ctx, store.RefreshToken{
 			Hash: s.refreshHasher.Hash(rt), FamilyID: l.family, ClientID: c.ID, UserID: u.ID,
-			Scopes: scopes, AuthTime: l.authTime, CreatedAt: now, ExpiresAt: s.refreshExpiry(now, l.authTime),
+			Scopes: scopes, AuthTime: l.authTime, CreatedAt: now, ExpiresAt: s.refreshExpiry(c, now, l.authTime),
 		})
 		if err != nil {
 			return nil, s.internal(ctx, "store refresh token", err)
 		}
 		resp.RefreshToken = rt
 	}
-	at, ttl, err := s.mintAccessToken(accessToken{client: c, subject: u.ID, user: &u, scopes: scopes, sessionID: l.family, authTime: l.authTime})
+	at, ttl, err := s.mintAccessToken(ctx, accessToken{client: c, subject: u.ID, user: &u, scopes: scopes, sessionID: l.family, authTime: l.authTime})
 	if err != nil {
 		return nil, s.internal(ctx, "mint access token", err)
 	}
@@ -105,12 +154,26 @@ func (s *Server) successor(presented string) string {
 	return base64.RawURLEncoding.EncodeToString(s.successorHasher.Sum(presented))
 }
 
-// refreshExpiry is the idle lifetime from now, capped by the family's
-// absolute lifetime from authTime.
-func (s *Server) refreshExpiry(now, authTime time.Time) time.Time {
-	idle := now.Add(s.cfg.RefreshTokenTTL)
-	if abs := authTime.Add(s.cfg.RefreshAbsoluteTTL); abs.Before(idle) {
-		return abs
+// accessTTL is the lifetime of c's access tokens.
+func (s *Server) accessTTL(c store.Client) time.Duration {
+	if c.AccessTokenTTL > 0 {
+		return c.AccessTokenTTL
 	}
-	return idle
+	return s.cfg.AccessTokenTTL
+}
+
+// refreshExpiry is c's idle lifetime from now, capped by its absolute
+// lifetime from authTime.
+func (s *Server) refreshExpiry(c store.Client, now, authTime time.Time) time.Time {
+	idle, abs := s.cfg.RefreshTokenTTL, s.cfg.RefreshAbsoluteTTL
+	if c.RefreshTokenTTL > 0 {
+		idle = c.RefreshTokenTTL
+	}
+	if c.RefreshAbsoluteTTL > 0 {
+		abs = c.RefreshAbsoluteTTL
+	}
+	if end := authTime.Add(abs); end.Before(now.Add(idle)) {
+		return end
+	}
+	return now.Add(idle)
 }

@@ -131,18 +131,24 @@ type Server struct {
 	secretHasher    *keyring.Hasher
 	codeHasher      *keyring.Hasher
 	csrfHasher      *keyring.Hasher
-	accessHasher    *keyring.Hasher
 
 	// prefix is the issuer's path, below which every endpoint is served.
 	prefix string
 	// secureCookies is false only for an http issuer on a loopback address.
 	secureCookies bool
+	// accessHasher keys opaque access tokens; revocationHasher the
+	// revocation markers (see revocation.go).
+	accessHasher     *keyring.Hasher
+	revocationHasher *keyring.Hasher
 }
 
 // Endpoint paths below the issuer. Clients must find them by discovery.
 const (
 	pathToken = "/oauth2/token"
 	pathJWKS  = "/oauth2/jwks"
+
+	pathIntrospect = "/oauth2/introspect"
+	pathRevoke     = "/oauth2/revoke"
 )
 
 // New returns a Server for cfg. It loads the signing keys from the store and
@@ -160,9 +166,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		secretHasher:    cfg.Keyring.Hasher(keyring.PurposeClientSecret),
 		codeHasher:      cfg.Keyring.Hasher(keyring.PurposeAuthCode),
 		csrfHasher:      cfg.Keyring.Hasher(keyring.PurposeCSRF),
-		accessHasher:    cfg.Keyring.Hasher(keyring.PurposeAccessToken),
 		prefix:          issuerPath(cfg.Issuer),
 		secureCookies:   !loopbackHTTP(cfg.Issuer),
+
+		accessHasher:     cfg.Keyring.Hasher(keyring.PurposeAccessToken),
+		revocationHasher: cfg.Keyring.Hasher(keyring.PurposeRevocation),
 	}
 	dummy, err := password.Hash(keyring.RandomToken(16), cfg.PasswordParams)
 	if err != nil {
@@ -179,6 +187,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		oauth.GrantClientCredentials: s.clientCredentialsGrant,
 		oauth.GrantRefreshToken:      s.refreshGrant,
 		oauth.GrantAuthorizationCode: s.authorizationCodeGrant,
+		oauth.GrantTokenExchange:     s.tokenExchangeGrant,
 	}
 	prefix := s.prefix
 	// RFC 8414 §3 inserts the well-known segment before the issuer's path;
@@ -198,6 +207,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+prefix+pathConsent, s.handleConsent)
 	s.mux.HandleFunc("GET "+prefix+pathUserinfo, s.handleUserinfo)
 	s.mux.HandleFunc("POST "+prefix+pathUserinfo, s.handleUserinfo)
+	s.mux.HandleFunc(prefix+pathIntrospect, s.handleIntrospect)
+	s.mux.HandleFunc(prefix+pathRevoke, s.handleRevoke)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return s, nil
 }
@@ -258,11 +269,17 @@ type metadata struct {
 	// absent, so both are stated.
 	RequestParameter    bool `json:"request_parameter_supported"`
 	RequestURIParameter bool `json:"request_uri_parameter_supported"`
+
+	IntrospectionEndpoint    string   `json:"introspection_endpoint"`
+	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpoint       string   `json:"revocation_endpoint"`
+	RevocationAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 	grants := make([]string, 0, len(s.grants))
-	for _, g := range []string{oauth.GrantAuthorizationCode, oauth.GrantPassword, oauth.GrantClientCredentials, oauth.GrantRefreshToken} {
+	for _, g := range []string{oauth.GrantAuthorizationCode, oauth.GrantPassword, oauth.GrantClientCredentials,
+		oauth.GrantRefreshToken, oauth.GrantTokenExchange} {
 		if s.grants[g] != nil {
 			grants = append(grants, g)
 		}
@@ -282,11 +299,15 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		SubjectTypes:             []string{"public"},
 		AccessTokenSigningAlgs:   []string{s.cfg.SigningAlgorithm},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
-			"roles", "sid", "preferred_username", "auth_time", "nonce", "at_hash"},
+			"roles", "sid", "preferred_username", "auth_time", "nonce", "at_hash", "act"},
 		IDTokenSigningAlgs:       []string{s.cfg.SigningAlgorithm},
 		PromptValues:             []string{"none", "login", "consent"},
 		AuthorizationResponseIss: true,
 	}
+	// Introspection and revocation authenticate clients as the token
+	// endpoint does.
+	m.IntrospectionEndpoint, m.IntrospectionAuthMethods = s.cfg.Issuer+pathIntrospect, m.TokenEndpointAuthMethods
+	m.RevocationEndpoint, m.RevocationAuthMethods = s.cfg.Issuer+pathRevoke, m.TokenEndpointAuthMethods
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSONCacheable(w, m)
 }

@@ -75,8 +75,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*oauth.TokenResp
 	return run(r.Context(), &tokenRequest{form: form, client: client, scopes: scopes, addr: r.RemoteAddr})
 }
 
+// repeatable are the parameters that may appear more than once: RFC 8693
+// §2.1 and RFC 8707 §2 allow several audience and resource values.
+var repeatable = map[string]bool{"audience": true, "resource": true}
+
 // parseForm reads an application/x-www-form-urlencoded body of bounded size
-// and rejects repeated parameters (RFC 6749 §3.2).
+// and rejects repeated parameters (RFC 6749 §3.2) other than repeatable ones.
 func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
@@ -94,7 +98,7 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 		return nil, oauth.Errorf(oauth.ErrInvalidRequest, "malformed form body")
 	}
 	for k, v := range form {
-		if len(v) > 1 {
+		if len(v) > 1 && !repeatable[k] {
 			return nil, oauth.Errorf(oauth.ErrInvalidRequest, "parameter %q is repeated", k)
 		}
 	}

@@ -211,6 +211,11 @@ func newClientCommand() *cobra.Command {
 	f.StringSliceVar(&spec.Audience, "audience", nil, "audience of its access tokens (default: the server's)")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret)")
 	f.StringVar(&spec.AuthMethod, "auth-method", "", "token endpoint authentication: client_secret_basic (default), client_secret_post, or none (a public client)")
+	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "jwt", "format of its access tokens: jwt or opaque")
+	f.DurationVar(&spec.AccessTokenTTL, "access-token-ttl", 0, "lifetime of its access tokens (default: the server's)")
+	f.DurationVar(&spec.RefreshTokenTTL, "refresh-token-ttl", 0, "how long its refresh tokens may go unused (default: the server's)")
+	f.DurationVar(&spec.RefreshAbsoluteTTL, "refresh-absolute-ttl", 0, "how long its sessions may last from the login (default: the server's)")
+	f.StringSliceVar(&spec.ExchangeAudiences, "exchange-audiences", nil, "audiences it may request by token exchange, comma-separated")
 	list := &cobra.Command{
 		Use: "list", Short: "List clients", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -224,13 +229,17 @@ func newClientCommand() *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tGRANTS\tSCOPES")
+			fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tGRANTS\tSCOPES\tTOKENS")
 			for _, c := range clients {
 				kind := "confidential"
 				if c.Public {
 					kind = "public"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, kind, strings.Join(c.Grants, ","), strings.Join(c.Scopes, ","))
+				format := c.AccessTokenFormat
+				if format == "" {
+					format = store.FormatJWT
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, kind, strings.Join(c.Grants, ","), strings.Join(c.Scopes, ","), format)
 			}
 			return tw.Flush()
 		},

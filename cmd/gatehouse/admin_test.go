@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
+	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 )
 
@@ -111,5 +115,45 @@ func TestVersion(t *testing.T) {
 	out, err := run(t, "", "version")
 	if err != nil || !strings.HasPrefix(out, "gatehouse ") {
 		t.Fatalf("got %q, %v, want a version line", out, err)
+	}
+}
+
+func TestClientAddTokenSettings(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := keyring.LoadFile(filepath.Join(dir, "master.key"), true); err != nil {
+		t.Fatal(err)
+	}
+	db := "sqlite:" + filepath.Join(dir, "gh.db")
+	out, err := run(t, "", "client", "add", "orders-svc", "--grants", "client_credentials,"+oauth.GrantTokenExchange,
+		"--access-token-format", "opaque", "--access-token-ttl", "2m", "--refresh-token-ttl", "1h",
+		"--refresh-absolute-ttl", "8h", "--exchange-audiences", "consumers,https://ledger.example/", "--store", db)
+	if err != nil {
+		t.Fatalf("client add: %v\n%s", err, out)
+	}
+	list, err := run(t, "", "client", "list", "--store", db)
+	if err != nil || !strings.Contains(list, "opaque") {
+		t.Errorf("client list: got %q, %v, want the opaque format shown", list, err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "gh.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.GetClient(context.Background(), "orders-svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessTokenFormat != store.FormatOpaque || c.AccessTokenTTL != 2*time.Minute || c.RefreshTokenTTL != time.Hour ||
+		c.RefreshAbsoluteTTL != 8*time.Hour || !slices.Equal(c.ExchangeAudiences, []string{"consumers", "https://ledger.example/"}) {
+		t.Errorf("got %+v, want the flags' format, lifetimes and exchange audiences", c)
+	}
+	for _, args := range [][]string{
+		{"--access-token-format", "paseto"},
+		{"--access-token-ttl=-1m"},
+		{"--exchange-audiences", "consumers"}, // without the token-exchange grant
+	} {
+		if _, err := run(t, "", append([]string{"client", "add", "bad", "--store", db}, args...)...); err == nil {
+			t.Errorf("client add %v: got no error, want a rule violation", args)
+		}
 	}
 }

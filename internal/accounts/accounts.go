@@ -165,6 +165,16 @@ type ClientSpec struct {
 	// authorization_code grant.
 	RedirectURIs []string
 	Audience     []string
+	// AccessTokenFormat is store.FormatJWT or store.FormatOpaque; if
+	// empty, JWT.
+	AccessTokenFormat string
+	// Lifetimes of its tokens; zero means the server's default.
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration // how long a refresh token may go unused
+	RefreshAbsoluteTTL time.Duration // how long a session may last from the login
+	// ExchangeAudiences are the audiences (or resource URIs) it may ask
+	// for in a token exchange (RFC 8693); it needs the token-exchange grant.
+	ExchangeAudiences []string
 }
 
 // AddClient registers a client and returns it with the plain secret, which
@@ -223,11 +233,17 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 		}
 		hash = m.Secrets.Hash(secret)
 	}
+	format := spec.AccessTokenFormat
+	if format == "" {
+		format = store.FormatJWT
+	}
 	now := m.now()
 	return store.Client{
 		ID: spec.ID, SecretHash: hash, Public: spec.Public, AuthMethod: spec.AuthMethod,
 		Grants: spec.Grants, Scopes: spec.Scopes, RedirectURIs: spec.RedirectURIs, Audience: spec.Audience,
-		AccessTokenFormat: store.FormatJWT, CreatedAt: now, UpdatedAt: now,
+		AccessTokenFormat: format, AccessTokenTTL: spec.AccessTokenTTL, RefreshTokenTTL: spec.RefreshTokenTTL,
+		RefreshAbsoluteTTL: spec.RefreshAbsoluteTTL, ExchangeAudiences: spec.ExchangeAudiences,
+		CreatedAt: now, UpdatedAt: now,
 	}, secret, nil
 }
 
@@ -303,6 +319,38 @@ func checkClient(spec ClientSpec) error {
 	for _, u := range spec.RedirectURIs {
 		if err := checkRedirectURI(u); err != nil {
 			return fmt.Errorf("%w client %q: redirect URI %q %v", ErrInvalid, spec.ID, u, err)
+		}
+	}
+	return checkTokens(spec)
+}
+
+// checkTokens checks the client's token format, lifetimes and exchange
+// audiences.
+func checkTokens(spec ClientSpec) error {
+	switch spec.AccessTokenFormat {
+	case "", store.FormatJWT, store.FormatOpaque:
+	default:
+		return fmt.Errorf("%w client %q: access token format %q (want %q or %q)", ErrInvalid, spec.ID,
+			spec.AccessTokenFormat, store.FormatJWT, store.FormatOpaque)
+	}
+	for _, d := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"access token ttl", spec.AccessTokenTTL}, {"refresh token ttl", spec.RefreshTokenTTL},
+		{"refresh absolute ttl", spec.RefreshAbsoluteTTL}} {
+		if d.ttl < 0 {
+			return fmt.Errorf("%w client %q: negative %s %v", ErrInvalid, spec.ID, d.name, d.ttl)
+		}
+		if d.ttl > 0 && d.ttl < time.Second {
+			return fmt.Errorf("%w client %q: %s %v is shorter than a second", ErrInvalid, spec.ID, d.name, d.ttl)
+		}
+	}
+	if len(spec.ExchangeAudiences) > 0 && !slices.Contains(spec.Grants, oauth.GrantTokenExchange) {
+		return fmt.Errorf("%w client %q: exchange audiences need the %s grant", ErrInvalid, spec.ID, oauth.GrantTokenExchange)
+	}
+	for _, a := range spec.ExchangeAudiences {
+		if a == "" {
+			return fmt.Errorf("%w client %q: empty exchange audience", ErrInvalid, spec.ID)
 		}
 	}
 	return nil

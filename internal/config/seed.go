@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -34,6 +35,14 @@ type SeedClient struct {
 	Scopes       []string `yaml:"scopes"`
 	RedirectURIs []string `yaml:"redirect_uris"`
 	Audience     []string `yaml:"audience"`
+	// AccessTokenFormat: jwt (default) or opaque.
+	AccessTokenFormat string `yaml:"access_token_format"`
+	// Lifetimes; zero or absent means the server's default.
+	AccessTokenTTL     time.Duration `yaml:"access_token_ttl"`
+	RefreshTokenTTL    time.Duration `yaml:"refresh_token_ttl"`
+	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
+	// ExchangeAudiences the client may ask for in a token exchange.
+	ExchangeAudiences []string `yaml:"exchange_audiences"`
 }
 
 // LoadSeed reads a seed file.
@@ -78,7 +87,9 @@ func (s *Seed) Apply(ctx context.Context, m *accounts.Manager) error {
 			return fmt.Errorf("seed client %q: a confidential client needs a secret", c.ID)
 		}
 		_, _, err := m.PutClient(ctx, accounts.ClientSpec{ID: c.ID, Secret: c.Secret, Public: public,
-			AuthMethod: c.AuthMethod, Grants: c.Grants, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs, Audience: c.Audience})
+			AuthMethod: c.AuthMethod, Grants: c.Grants, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs, Audience: c.Audience,
+			AccessTokenFormat: c.AccessTokenFormat, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
+			RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, ExchangeAudiences: c.ExchangeAudiences})
 		if err != nil {
 			return fmt.Errorf("seed client %q: %w", c.ID, err)
 		}

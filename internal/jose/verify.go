@@ -58,9 +58,19 @@ type Claims struct {
 	Username  string       `json:"preferred_username,omitempty"`
 	Roles     []string     `json:"roles,omitempty"`
 	AuthTime  *NumericDate `json:"auth_time,omitempty"`
+	// Act names the party acting for the subject after a token exchange
+	// (RFC 8693 §4.1); nil when the subject acts for itself.
+	Act *Actor `json:"act,omitempty"`
 
 	// Raw is the verified payload, for claims not named above.
 	Raw json.RawMessage `json:"-"`
+}
+
+// Actor is the "act" claim (RFC 8693 §4.1): the acting party, and in Act the
+// party that acted before it, if any.
+type Actor struct {
+	Subject string `json:"sub"`
+	Act     *Actor `json:"act,omitempty"`
 }
 
 // Keys finds the public keys that may have signed a token. kid is the token's

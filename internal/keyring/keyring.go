@@ -48,6 +48,9 @@ const (
 	PurposeAuthRequest = "authorization-request-seal"
 	// PurposeCSRF keys the anti-CSRF tokens of the server's HTML forms.
 	PurposeCSRF = "csrf-token"
+	// PurposeRevocation keys the records that mark a JWT access token (by
+	// jti) or a session (by family) as revoked before its tokens expire.
+	PurposeRevocation = "revocation-marker"
 )
 
 // ErrOpen reports sealed data that is corrupt or sealed under another key.

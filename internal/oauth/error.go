@@ -17,7 +17,8 @@ const (
 	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
-// Error codes of RFC 6749 §5.2 and §4.1.2.1, RFC 6750 §3.1 and RFC 7009 §2.2.1.
+// Error codes of RFC 6749 §5.2 and §4.1.2.1, RFC 6750 §3.1, RFC 7009 §2.2.1
+// and RFC 8707 §2 (also used by RFC 8693 §2.2.2).
 const (
 	ErrInvalidRequest          = "invalid_request"
 	ErrInvalidClient           = "invalid_client"
@@ -32,6 +33,7 @@ const (
 	ErrInsufficientScope       = "insufficient_scope"
 	ErrUnsupportedTokenType    = "unsupported_token_type"
 	ErrUnsupportedResponseType = "unsupported_response_type"
+	ErrInvalidTarget           = "invalid_target"
 )
 
 // Error codes of the authorization endpoint defined by OpenID Connect Core
