@@ -146,6 +146,15 @@ type ClientSpec struct {
 	Scopes       []string
 	RedirectURIs []string
 	Audience     []string
+	// AuthMethod is the registered token_endpoint_auth_method: one of the
+	// store.Auth* constants, or empty for the server's default.
+	AuthMethod string
+	// JWKS is the client's public keys (a JWKS document) for
+	// store.AuthPrivateKeyJWT; required for that method, refused for others.
+	JWKS []byte
+	// TrustedProxy lets the client name the end user's address for login
+	// throttling (see store.Client.TrustedProxy); confidential clients only.
+	TrustedProxy bool
 }
 
 // AddClient registers a client and returns it with the plain secret, which
@@ -189,9 +198,13 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 	if err := checkClient(spec); err != nil {
 		return store.Client{}, "", err
 	}
+	jwks, err := publicJWKS(spec)
+	if err != nil {
+		return store.Client{}, "", err
+	}
 	secret := spec.Secret
 	var hash string
-	if !spec.Public {
+	if !spec.Public && spec.AuthMethod != store.AuthPrivateKeyJWT {
 		if secret == "" {
 			secret = keyring.RandomToken(SecretBytes)
 		}
@@ -201,7 +214,8 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 	return store.Client{
 		ID: spec.ID, SecretHash: hash, Public: spec.Public,
 		Grants: spec.Grants, Scopes: spec.Scopes, RedirectURIs: spec.RedirectURIs, Audience: spec.Audience,
-		AccessTokenFormat: store.FormatJWT, CreatedAt: now, UpdatedAt: now,
+		AccessTokenFormat: store.FormatJWT, AuthMethod: spec.AuthMethod, JWKS: jwks,
+		TrustedProxy: spec.TrustedProxy, CreatedAt: now, UpdatedAt: now,
 	}, secret, nil
 }
 
@@ -243,6 +257,9 @@ func checkClient(spec ClientSpec) error {
 	}
 	if !spec.Public && spec.Secret != "" && len(spec.Secret) < 16 {
 		return fmt.Errorf("%w client %q: secret shorter than 16 characters", ErrInvalid, spec.ID)
+	}
+	if err := checkAuthMethod(spec); err != nil {
+		return err
 	}
 	if len(spec.Grants) == 0 {
 		return fmt.Errorf("%w client %q: no grants", ErrInvalid, spec.ID)
