@@ -22,6 +22,13 @@ func (s *Server) passwordGrant(ctx context.Context, req *tokenRequest) (*oauth.T
 	if username == "" || !req.form.Has("password") {
 		return nil, oauth.Errorf(oauth.ErrInvalidRequest, "username and password are required")
 	}
+	throttle, err := loginKeysFor(username, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkLoginAllowed(ctx, throttle, req.client.ID); err != nil {
+		return nil, err
+	}
 	u, err := s.cfg.Store.GetUser(ctx, username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, s.internal(ctx, "get user", err)
@@ -31,9 +38,11 @@ func (s *Server) passwordGrant(ctx context.Context, req *tokenRequest) (*oauth.T
 		return nil, s.internal(ctx, "verify password", err)
 	}
 	if !ok || u.Disabled {
-		s.audit(ctx, "login failed", "username", username, "client_id", req.client.ID, "addr", req.addr)
+		s.loginFailed(ctx, throttle)
+		s.audit(ctx, "login failed", "username", username, "client_id", req.client.ID, "addr", req.addr, "end_user_addr", throttle.addr)
 		return nil, badLogin
 	}
+	s.loginSucceeded(ctx, throttle)
 	if rehash {
 		s.rehash(ctx, username, pw)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
@@ -53,6 +55,30 @@ type Config struct {
 	MaxHashConcurrency int
 	// MaxBodyBytes bounds request bodies. If zero, 64 KiB.
 	MaxBodyBytes int64
+
+	// LoginThrottle configures the throttling of failed logins; the zero
+	// value is the default (see LoginThrottle).
+	LoginThrottle LoginThrottle
+	// KeyPublishDelay is how long a rotated signing key is published in the
+	// JWKS before it signs; keep it longer than KeyReloadInterval plus the
+	// verifiers' JWKS cache lifetime. If zero, 10m; negative: at once.
+	KeyPublishDelay time.Duration
+	// KeyReloadInterval is how often Run reloads the signing keys from the
+	// store, picking up rotations made by the CLI or another replica. If
+	// zero, 30s.
+	KeyReloadInterval time.Duration
+	// GCInterval is how often Run deletes expired records. If zero, 10m.
+	GCInterval time.Duration
+	// EventRetention is how long events are kept; never less than the
+	// longest access-token lifetime plus a minute. If zero, 24h.
+	EventRetention time.Duration
+	// AdminToken authenticates callers of AdminHandler's admin API. If
+	// empty, the admin API refuses every request.
+	AdminToken string
+	// Registerer receives the server's Prometheus metrics. If nil, a
+	// registry of the server's own; AdminHandler serves /metrics when the
+	// Registerer is also a prometheus.Gatherer (as a *prometheus.Registry is).
+	Registerer prometheus.Registerer
 
 	// Logger receives audit events and errors. If nil, slog.Default().
 	Logger *slog.Logger
@@ -97,6 +123,7 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.setOperationDefaults()
 	return nil
 }
 
@@ -111,9 +138,12 @@ func setDuration(d *time.Duration, def time.Duration) {
 type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
+	handler http.Handler // mux, instrumented
 	keys    *signingKeys
 	grants  map[string]grant
 	hashSem chan struct{}
+	admin   *Admin
+	metrics *metrics
 	// dummyHash is a hash of a random password under PasswordParams: an
 	// unknown user is checked against it, so it costs what a wrong password
 	// costs (password.Dummy is made under password.Default, which is not
@@ -150,11 +180,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("authserver: dummy password hash: %w", err)
 	}
 	s.dummyHash = dummy
-	keys, err := loadSigningKeys(ctx, cfg)
-	if err != nil {
+	if err := s.setUpOperations(ctx); err != nil {
 		return nil, err
 	}
-	s.keys = keys
 	s.grants = map[string]grant{
 		oauth.GrantPassword:          s.passwordGrant,
 		oauth.GrantClientCredentials: s.clientCredentialsGrant,
@@ -185,7 +213,7 @@ func issuerPath(issuer string) string {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 // Issuer returns the issuer identifier.
@@ -206,6 +234,9 @@ type metadata struct {
 	AccessTokenSigningAlgs   []string `json:"access_token_signing_alg_values_supported,omitempty"`
 	ClaimsSupported          []string `json:"claims_supported"`
 	IDTokenSigningAlgs       []string `json:"id_token_signing_alg_values_supported"`
+
+	// Algorithms of private_key_jwt client assertions.
+	TokenEndpointAuthSigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
@@ -221,12 +252,14 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		JWKSURI:                  s.cfg.Issuer + pathJWKS,
 		GrantTypes:               grants,
 		ResponseTypes:            []string{}, // no authorization endpoint yet
-		TokenEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
+		TokenEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		SubjectTypes:             []string{"public"},
-		AccessTokenSigningAlgs:   []string{s.cfg.SigningAlgorithm},
+		AccessTokenSigningAlgs:   s.keys.algorithms(),
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
 			"roles", "sid", "preferred_username", "auth_time"},
-		IDTokenSigningAlgs: []string{s.cfg.SigningAlgorithm},
+		IDTokenSigningAlgs: s.keys.algorithms(),
+
+		TokenEndpointAuthSigningAlgs: jose.AllAlgorithms(),
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSONCacheable(w, m)

@@ -31,6 +31,7 @@ type grant func(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, e
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	resp, err := s.token(w, r)
+	noteOutcome(r.Context(), err)
 	if err != nil {
 		oauth.WriteError(w, err)
 		return
@@ -48,6 +49,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*oauth.TokenResp
 	if err != nil {
 		return nil, err
 	}
+	s.noteGrant(r.Context(), form.Get("grant_type"))
 	client, err := s.authenticateClient(r.Context(), r, form)
 	if err != nil {
 		return nil, err
@@ -100,8 +102,13 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) (url.Values, 
 const basicChallenge = `Basic realm="gatehouse", charset="UTF-8"`
 
 // authenticateClient checks client_secret_basic or client_secret_post
-// (RFC 6749 §2.3.1) in constant time, and costs the same for unknown clients.
+// (RFC 6749 §2.3.1) in constant time, and costs the same for unknown clients;
+// a request with a client assertion goes to authenticateAssertion
+// (private_key_jwt), and a private_key_jwt client cannot use a secret.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (store.Client, error) {
+	if hasClientAssertion(form) {
+		return s.authenticateAssertion(ctx, r, form)
+	}
 	id, secret, challenge, err := clientCredentials(r, form)
 	if err != nil {
 		return store.Client{}, err
@@ -116,7 +123,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	if err != nil {
 		return store.Client{}, s.internal(ctx, "get client", err)
 	}
-	if c.Public || c.SecretHash == "" || !s.secretHasher.Verify(secret, c.SecretHash) || c.Disabled {
+	if c.Public || c.SecretHash == "" || c.AuthMethod == store.AuthPrivateKeyJWT || !s.secretHasher.Verify(secret, c.SecretHash) || c.Disabled {
 		s.audit(ctx, "client authentication failed", "client_id", id, "reason", "bad secret or disabled")
 		return store.Client{}, fail
 	}
@@ -177,6 +184,7 @@ func (s *Server) verifyPassword(ctx context.Context, pw, hash string) (ok, rehas
 		return false, false, ctx.Err()
 	}
 	defer func() { <-s.hashSem }()
+	defer s.metrics.timeHash()()
 	if hash == "" {
 		password.Verify(pw, s.dummyHash, s.cfg.PasswordParams)
 		return false, false, nil
