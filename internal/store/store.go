@@ -297,7 +297,8 @@ type Store interface {
 	// RevokeAccessToken revokes one opaque token; ErrNotFound if unknown.
 	RevokeAccessToken(ctx context.Context, hash string, now time.Time) error
 	// RevokeFamilyAccessTokens revokes the opaque tokens of a session and
-	// returns how many it revoked.
+	// returns how many it revoked. An empty familyID names no session: it
+	// revokes nothing (not the client_credentials tokens) and returns 0.
 	RevokeFamilyAccessTokens(ctx context.Context, familyID string, now time.Time) (int, error)
 
 	// AppendEvent appends e (its ID is ignored) and returns the ID given to
@@ -325,8 +326,10 @@ type Store interface {
 
 	// DeleteExpired removes what can no longer be used at now: expired
 	// authorization codes, refresh tokens, opaque access tokens, one-time
-	// identifiers and throttle states, and events created before
-	// eventsBefore. It returns how many records it removed.
+	// identifiers and throttle states (a state expires once its last
+	// failure is older than the window RecordLoginFailure was given and its
+	// lock has passed), and events created before eventsBefore. It returns
+	// how many records it removed.
 	DeleteExpired(ctx context.Context, now, eventsBefore time.Time) (int64, error)
 
 	// Close releases the store's connections.

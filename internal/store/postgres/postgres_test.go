@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -130,5 +132,29 @@ func TestOpenMissingSchema(t *testing.T) {
 	if s, err := postgres.Open(t.Context(), dsn); err == nil {
 		s.Close()
 		t.Errorf("Open with a search_path of no schema: got error %v, want an error", err)
+	}
+}
+
+func TestMigrateFromVersion1(t *testing.T) {
+	// A schema made by the first release keeps its clients, which read back
+	// with the defaults of the columns added since.
+	dsn := newSchema(t, testDSN(t))
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatalf("ReadFile: got error %v, want nil", err)
+	}
+	admin(t, dsn, string(v1))
+	admin(t, dsn, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO schema_migrations (version) VALUES (1);
+		INSERT INTO clients VALUES ('backend', 'hash', false, '{client_credentials}', '{api}', '{}', '{}', 'jwt', false,
+			'1970-01-01Z', '1970-01-01Z')`)
+	got, err := open(t, dsn).GetClient(t.Context(), "backend")
+	if err != nil {
+		t.Fatalf("GetClient after migrating: got error %v, want nil", err)
+	}
+	want := store.Client{ID: "backend", SecretHash: "hash", Grants: []string{"client_credentials"}, Scopes: []string{"api"},
+		AccessTokenFormat: store.FormatJWT, CreatedAt: time.Unix(0, 0).UTC(), UpdatedAt: time.Unix(0, 0).UTC()}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("GetClient after migrating: got %+v, want %+v", got, want)
 	}
 }

@@ -25,21 +25,21 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 		if err != nil {
 			return err
 		}
-		old := store.Throttle{Key: key}
-		err = tx.QueryRow(ctx, `SELECT failures, last_failure, locked_until FROM throttles WHERE key = $1 FOR UPDATE`, key).
-			Scan(&old.Failures, &old.LastFailure, &old.LockedUntil)
+		old, err := scanThrottle(key, tx.QueryRow(ctx, `SELECT failures, last_failure, locked_until
+			FROM throttles WHERE key = $1 FOR UPDATE`, key))
 		if err != nil {
 			return err
 		}
-		t = nextThrottle(old, now, window, lockFor)
-		_, err = tx.Exec(ctx, `UPDATE throttles SET failures = $2, last_failure = $3, locked_until = $4, expires_at = $5
-			WHERE key = $1`, key, t.Failures, t.LastFailure, t.LockedUntil, throttleExpiry(t, window))
+		next := nextThrottle(old, now, window, lockFor)
+		t, err = scanThrottle(key, tx.QueryRow(ctx, `UPDATE throttles
+			SET failures = $2, last_failure = $3, locked_until = $4, expires_at = $5
+			WHERE key = $1 RETURNING failures, last_failure, locked_until`,
+			key, next.Failures, next.LastFailure, next.LockedUntil, throttleExpiry(next, window)))
 		return err
 	})
 	if err != nil {
 		return store.Throttle{}, fmt.Errorf("record login failure of %q: %w", key, err)
 	}
-	t.LastFailure, t.LockedUntil = t.LastFailure.UTC(), t.LockedUntil.UTC()
 	return t, nil
 }
 
@@ -71,14 +71,21 @@ func throttleExpiry(t store.Throttle, window time.Duration) time.Time {
 
 // GetThrottle returns the state of key, or a zero Throttle with Key set.
 func (s *Store) GetThrottle(ctx context.Context, key string) (store.Throttle, error) {
-	t := store.Throttle{Key: key}
-	err := s.pool.QueryRow(ctx, `SELECT failures, last_failure, locked_until FROM throttles WHERE key = $1`, key).
-		Scan(&t.Failures, &t.LastFailure, &t.LockedUntil)
+	t, err := scanThrottle(key, s.pool.QueryRow(ctx, `SELECT failures, last_failure, locked_until FROM throttles WHERE key = $1`, key))
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return store.Throttle{Key: key}, nil
 	case err != nil:
 		return store.Throttle{}, fmt.Errorf("get throttle of %q: %w", key, err)
+	}
+	return t, nil
+}
+
+// scanThrottle reads the failures, last_failure and locked_until of key.
+func scanThrottle(key string, row pgx.Row) (store.Throttle, error) {
+	t := store.Throttle{Key: key}
+	if err := row.Scan(&t.Failures, &t.LastFailure, &t.LockedUntil); err != nil {
+		return store.Throttle{}, err
 	}
 	t.LastFailure, t.LockedUntil = t.LastFailure.UTC(), t.LockedUntil.UTC()
 	return t, nil

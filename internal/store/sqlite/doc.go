@@ -11,6 +11,7 @@
 // run replicas on several hosts.
 //
 // Times are stored as integer Unix microseconds, the precision PostgreSQL
-// keeps, and come back in UTC; lists are stored as JSON arrays. The schema is
+// keeps, and come back in UTC; durations as integer nanoseconds; lists as
+// JSON arrays; optional documents as blobs, NULL when nil. The schema is
 // embedded and migrated by Open.
 package sqlite

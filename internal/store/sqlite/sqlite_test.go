@@ -1,8 +1,10 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -137,5 +139,41 @@ func TestStoresSharingAFile(t *testing.T) {
 func TestOpenEmptyPath(t *testing.T) {
 	if _, err := sqlite.Open(t.Context(), ""); err == nil {
 		t.Errorf("Open(\"\"): got error %v, want an error", err)
+	}
+}
+
+func TestMigrateFromVersion1(t *testing.T) {
+	// A file made by the first release keeps its clients, which read back
+	// with the defaults of the columns added since.
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatalf("ReadFile: got error %v, want nil", err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatalf("sql.Open: got error %v, want nil", err)
+	}
+	for _, stmt := range []string{
+		string(v1),
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`,
+		`INSERT INTO schema_migrations VALUES (1, 0)`,
+		`INSERT INTO clients VALUES ('backend', 'hash', 0, '["client_credentials"]', '["api"]', '[]', '[]', 'jwt', 0, 0, 0)`,
+	} {
+		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("set up version 1: got error %v, want nil", err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: got error %v, want nil", err)
+	}
+	got, err := open(t, path).GetClient(t.Context(), "backend")
+	if err != nil {
+		t.Fatalf("GetClient after migrating: got error %v, want nil", err)
+	}
+	want := store.Client{ID: "backend", SecretHash: "hash", Grants: []string{"client_credentials"}, Scopes: []string{"api"},
+		AccessTokenFormat: store.FormatJWT, CreatedAt: time.UnixMicro(0).UTC(), UpdatedAt: time.UnixMicro(0).UTC()}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("GetClient after migrating: got %+v, want %+v", got, want)
 	}
 }

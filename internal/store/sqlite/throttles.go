@@ -21,12 +21,13 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 		if err != nil {
 			return err
 		}
-		t = nextThrottle(old, now, window, lockFor)
-		_, err = tx.ExecContext(ctx, `INSERT INTO throttles (key, failures, last_failure, locked_until, expires_at)
+		next := nextThrottle(old, now, window, lockFor)
+		t, err = scanThrottle(key, tx.QueryRowContext(ctx, `INSERT INTO throttles (key, failures, last_failure, locked_until, expires_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure,
-				locked_until = excluded.locked_until, expires_at = excluded.expires_at`,
-			key, t.Failures, micros(t.LastFailure), micros(t.LockedUntil), micros(throttleExpiry(t, window)))
+				locked_until = excluded.locked_until, expires_at = excluded.expires_at
+			RETURNING failures, last_failure, locked_until`,
+			key, next.Failures, micros(next.LastFailure), micros(next.LockedUntil), micros(throttleExpiry(next, window))))
 		return err
 	})
 	if err != nil {
@@ -72,14 +73,18 @@ func (s *Store) GetThrottle(ctx context.Context, key string) (store.Throttle, er
 
 // getThrottle returns the state of key, or a zero Throttle with Key set.
 func getThrottle(ctx context.Context, db dbtx, key string) (store.Throttle, error) {
+	t, err := scanThrottle(key, db.QueryRowContext(ctx, `SELECT failures, last_failure, locked_until FROM throttles WHERE key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Throttle{Key: key}, nil
+	}
+	return t, err
+}
+
+// scanThrottle reads the failures, last_failure and locked_until of key.
+func scanThrottle(key string, row scanner) (store.Throttle, error) {
 	t := store.Throttle{Key: key}
 	var lastFailure, lockedUntil int64
-	err := db.QueryRowContext(ctx, `SELECT failures, last_failure, locked_until FROM throttles WHERE key = ?`, key).
-		Scan(&t.Failures, &lastFailure, &lockedUntil)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return store.Throttle{Key: key}, nil
-	case err != nil:
+	if err := row.Scan(&t.Failures, &lastFailure, &lockedUntil); err != nil {
 		return store.Throttle{}, err
 	}
 	t.LastFailure, t.LockedUntil = fromMicros(lastFailure), fromMicros(lockedUntil)

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -17,9 +19,26 @@ func newClient(id string) store.Client {
 		RedirectURIs:      []string{"https://app.example/callback", "http://127.0.0.1:8080/cb"},
 		Audience:          []string{"https://api.example"},
 		AccessTokenFormat: store.FormatOpaque,
-		CreatedAt:         t0,
-		UpdatedAt:         t0.Add(time.Second),
+		AuthMethod:        store.AuthPrivateKeyJWT,
+		JWKS:              []byte(`{"keys":[{"kty":"EC","crv":"P-256","kid":"` + id + `","x":"eA","y":"eQ"}]}`),
+		AccessTokenTTL:    5 * time.Minute,
+		RefreshTokenTTL:   14 * 24 * time.Hour,
+		// Not a whole number of microseconds: durations keep every nanosecond.
+		RefreshAbsoluteTTL: 90*24*time.Hour + 1500*time.Nanosecond,
+		ExchangeAudiences:  []string{"https://billing.example", "https://orders.example"},
+		TrustedProxy:       true,
+		CreatedAt:          t0,
+		UpdatedAt:          t0.Add(time.Second),
 	}
+}
+
+// checkClient reports an error unless got equals want, and unless JWKS is
+// nil in got exactly when it is in want (check alone treats a nil and an
+// empty slice alike).
+func checkClient(t *testing.T, what string, got, want store.Client) {
+	t.Helper()
+	check(t, what, got, want)
+	checkNil(t, what+" JWKS", got.JWKS, want.JWKS)
 }
 
 var clientCases = []testCase{
@@ -30,7 +49,53 @@ var clientCases = []testCase{
 			must(t, "CreateClient", s.CreateClient(t.Context(), c))
 			got, err := s.GetClient(t.Context(), c.ID)
 			must(t, "GetClient", err)
-			check(t, "GetClient("+c.ID+")", got, c)
+			checkClient(t, "GetClient("+c.ID+")", got, c)
+		}
+	}},
+	{"Durations", func(t *testing.T, s store.Store) {
+		for i, d := range []time.Duration{0, time.Nanosecond, -time.Minute, math.MaxInt64, math.MinInt64} {
+			c := store.Client{ID: fmt.Sprintf("c%d", i), AccessTokenTTL: d, RefreshTokenTTL: d / 2, RefreshAbsoluteTTL: d / 3}
+			must(t, "CreateClient", s.CreateClient(t.Context(), c))
+			got, err := s.GetClient(t.Context(), c.ID)
+			must(t, "GetClient", err)
+			check(t, fmt.Sprintf("GetClient with lifetimes %d", d), got, c)
+		}
+	}},
+	{"JWKS", func(t *testing.T, s store.Store) {
+		// A nil JWKS comes back nil, and an empty one empty.
+		tests := []struct {
+			name string
+			jwks []byte
+		}{
+			{"Nil", nil},
+			{"Empty", []byte{}},
+			{"Document", []byte(`{"keys": []}` + "\n")},
+			{"NotUTF8", []byte{0xff, 0x00, 0xfe}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c := newClient("c-" + tt.name)
+				c.JWKS = tt.jwks
+				must(t, "CreateClient", s.CreateClient(t.Context(), c))
+				got, err := s.GetClient(t.Context(), c.ID)
+				must(t, "GetClient", err)
+				checkClient(t, "GetClient", got, c)
+				// And the other way round, through UpdateClient.
+				want := c
+				want.JWKS = []byte(`{"keys":[]}`)
+				if tt.jwks != nil {
+					want.JWKS = nil
+				}
+				got, err = s.UpdateClient(t.Context(), c.ID, func(c *store.Client) error {
+					c.JWKS = want.JWKS
+					return nil
+				})
+				must(t, "UpdateClient", err)
+				checkClient(t, "UpdateClient", got, want)
+				got, err = s.GetClient(t.Context(), c.ID)
+				must(t, "GetClient after UpdateClient", err)
+				checkClient(t, "GetClient after UpdateClient", got, want)
+			})
 		}
 	}},
 	{"CreateDuplicate", func(t *testing.T, s store.Store) {
@@ -69,20 +134,23 @@ var clientCases = []testCase{
 			Scopes:            []string{"openid"},
 			RedirectURIs:      []string{"https://app.example/new"},
 			AccessTokenFormat: store.FormatJWT,
+			AuthMethod:        store.AuthNone,
+			RefreshTokenTTL:   time.Hour,
+			ExchangeAudiences: []string{"https://new.example"},
 			Disabled:          true,
 			CreatedAt:         t0.Add(-time.Hour),
 			UpdatedAt:         t0.Add(time.Hour),
 		}
 		got, err := s.UpdateClient(t.Context(), "backend", func(c *store.Client) error {
-			check(t, "client passed to update", *c, newClient("backend"))
+			checkClient(t, "client passed to update", *c, newClient("backend"))
 			*c = want
 			return nil
 		})
 		must(t, "UpdateClient", err)
-		check(t, "UpdateClient", got, want)
+		checkClient(t, "UpdateClient", got, want)
 		got, err = s.GetClient(t.Context(), "backend")
 		must(t, "GetClient", err)
-		check(t, "GetClient after UpdateClient", got, want)
+		checkClient(t, "GetClient after UpdateClient", got, want)
 	}},
 	{"UpdateKeepsID", func(t *testing.T, s store.Store) {
 		c := newClient("backend")

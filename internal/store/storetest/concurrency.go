@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -143,5 +144,171 @@ var concurrencyCases = []testCase{
 		counts, other := count(errs, nil, store.ErrAlreadyExists)
 		check(t, "errors other than nil and ErrAlreadyExists", other, nil)
 		check(t, "successes, ErrAlreadyExists", counts, []int{1, racers - 1})
+	}},
+	{"RevokeUserSessionsWhileRotating", func(t *testing.T, s store.Store) {
+		// Like RotateWhileRevoking, with one family per caller and one
+		// caller revoking all of the user's sessions.
+		heads := make([]store.RefreshToken, racers-1)
+		for i := range heads {
+			heads[i] = newToken(fmt.Sprintf("h%02d", i), fmt.Sprintf("f%02d", i), t0)
+		}
+		createTokens(t, s, heads...)
+		errs := make([]error, racers)
+		race(func(i int) {
+			if i == len(heads) {
+				_, errs[i] = s.RevokeUserSessions(t.Context(), "u1", t1)
+				return
+			}
+			next := successorOf(heads[i], fmt.Sprintf("n%02d", i), t1)
+			_, errs[i] = s.RotateRefreshToken(t.Context(), heads[i].Hash, next, t1, rotateGrace)
+		})
+		_, other := count(errs, nil, store.ErrInactive)
+		check(t, "errors other than nil and ErrInactive", other, nil)
+		for i := range heads {
+			for _, hash := range []string{fmt.Sprintf("h%02d", i), fmt.Sprintf("n%02d", i)} {
+				tok, err := s.GetRefreshToken(t.Context(), hash)
+				if err == nil && tok.RevokedAt == nil {
+					t.Errorf("token %s after the user's sessions were revoked: got RevokedAt nil, want set", hash)
+				}
+			}
+		}
+	}},
+	{"RedeemAuthCode", func(t *testing.T, s store.Store) {
+		c := newCode("c", t0)
+		createCodes(t, s, c)
+		at := t0.Add(time.Second)
+		codes := make([]store.AuthCode, racers)
+		errs := make([]error, racers)
+		race(func(i int) {
+			codes[i], errs[i] = s.RedeemAuthCode(t.Context(), "c", at, fmt.Sprintf("fam%02d", i))
+		})
+		counts, other := count(errs, nil, store.ErrReused)
+		check(t, "errors other than nil and ErrReused", other, nil)
+		check(t, "successes, ErrReused", counts, []int{1, racers - 1})
+		winner := slices.IndexFunc(errs, func(err error) bool { return err == nil })
+		if winner < 0 {
+			return
+		}
+		check(t, "RedeemAuthCode that succeeded", codes[winner], c)
+		want := redeemed(c, at, fmt.Sprintf("fam%02d", winner))
+		for i, got := range codes {
+			if i != winner {
+				check(t, fmt.Sprintf("RedeemAuthCode #%d", i), got, want)
+			}
+		}
+	}},
+	{"RecordLoginFailure", func(t *testing.T, s store.Store) {
+		throttles := make([]store.Throttle, racers)
+		errs := make([]error, racers)
+		race(func(i int) {
+			throttles[i], errs[i] = s.RecordLoginFailure(t.Context(), "user:alice", t0, throttleWindow,
+				func(int) time.Duration { return 0 })
+		})
+		_, other := count(errs, nil)
+		check(t, "RecordLoginFailure errors", other, nil)
+		// Each caller saw a count of its own.
+		got := make([]int, racers)
+		want := make([]int, racers)
+		for i, th := range throttles {
+			got[i], want[i] = th.Failures, i+1
+		}
+		slices.Sort(got)
+		check(t, "failures returned", got, want)
+		checkThrottle(t, s, store.Throttle{Key: "user:alice", Failures: racers, LastFailure: t0})
+	}},
+	{"AppendEvent", func(t *testing.T, s store.Store) {
+		ids := make([]int64, racers)
+		errs := make([]error, racers)
+		race(func(i int) {
+			ids[i], errs[i] = s.AppendEvent(t.Context(), newEvent(fmt.Sprintf("e%02d", i), t0))
+		})
+		_, other := count(errs, nil)
+		check(t, "AppendEvent errors", other, nil)
+		got, err := s.ListEvents(t.Context(), 0, 2*racers)
+		must(t, "ListEvents", err)
+		check(t, "events listed", len(got), racers)
+		for i, e := range got {
+			if i > 0 && e.ID <= got[i-1].ID {
+				t.Errorf("ListEvents[%d]: got ID %d after %d, want a greater one", i, e.ID, got[i-1].ID)
+			}
+			var n int
+			if _, err := fmt.Sscanf(e.Type, "e%d", &n); err != nil || n < 0 || n >= racers {
+				t.Errorf("ListEvents[%d]: got type %q, want one appended", i, e.Type)
+				continue
+			}
+			check(t, fmt.Sprintf("ID of %s", e.Type), e.ID, ids[n])
+		}
+	}},
+	{"FollowEvents", func(t *testing.T, s store.Store) {
+		// A reader following the log while events are appended sees every
+		// one: no event commits with an ID below one already visible.
+		ids := make([]int64, racers)
+		errs := make([]error, racers)
+		done := make(chan struct{})
+		seen := make(chan []int64)
+		go func() {
+			var got []int64
+			var after int64
+			for finished := false; ; {
+				select {
+				case <-done:
+					finished = true
+				default:
+				}
+				es, err := s.ListEvents(t.Context(), after, racers)
+				if err != nil {
+					t.Errorf("ListEvents: got error %v, want nil", err)
+					break
+				}
+				for _, e := range es {
+					got, after = append(got, e.ID), e.ID
+				}
+				if finished && len(es) == 0 {
+					break
+				}
+			}
+			seen <- got
+		}()
+		race(func(i int) {
+			ids[i], errs[i] = s.AppendEvent(t.Context(), newEvent(fmt.Sprintf("e%02d", i), t0))
+		})
+		close(done)
+		got := <-seen
+		_, other := count(errs, nil)
+		check(t, "AppendEvent errors", other, nil)
+		slices.Sort(ids)
+		check(t, "IDs the reader saw", got, ids)
+	}},
+	{"UseJTI", func(t *testing.T, s store.Store) {
+		errs := make([]error, racers)
+		race(func(i int) {
+			errs[i] = s.UseJTI(t.Context(), "jti-1", t1, t0)
+		})
+		counts, other := count(errs, nil, store.ErrAlreadyExists)
+		check(t, "errors other than nil and ErrAlreadyExists", other, nil)
+		check(t, "successes, ErrAlreadyExists", counts, []int{1, racers - 1})
+	}},
+	{"UseExpiredJTI", func(t *testing.T, s store.Store) {
+		must(t, "UseJTI", s.UseJTI(t.Context(), "jti-1", t0, t0.Add(-time.Minute)))
+		errs := make([]error, racers)
+		race(func(i int) {
+			errs[i] = s.UseJTI(t.Context(), "jti-1", t1, t0)
+		})
+		counts, other := count(errs, nil, store.ErrAlreadyExists)
+		check(t, "errors other than nil and ErrAlreadyExists", other, nil)
+		check(t, "successes, ErrAlreadyExists", counts, []int{1, racers - 1})
+	}},
+	{"PutConsent", func(t *testing.T, s store.Store) {
+		errs := make([]error, racers)
+		race(func(i int) {
+			errs[i] = s.PutConsent(t.Context(), "u1", "spa", []string{fmt.Sprintf("s%02d", i)}, t0)
+		})
+		_, other := count(errs, nil)
+		check(t, "PutConsent errors", other, nil)
+		got, err := s.GetConsent(t.Context(), "u1", "spa")
+		must(t, "GetConsent", err)
+		if len(got) != 1 {
+			t.Errorf("GetConsent: got %q, want one of the scopes put", got)
+		}
 	}},
 }

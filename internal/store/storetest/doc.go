@@ -16,9 +16,14 @@
 //	}
 //
 // The suite covers every method and every documented branch of store.Store,
-// including refresh-token rotation with reuse detection (RFC 9700 §4.14.2)
-// under 50 concurrent callers. It compares records exactly, except that a nil
-// and an empty list are alike; the times it stores have millisecond precision
-// and must come back equal and in UTC. Lists must be sorted by byte value,
-// whatever the database's collation.
+// including, under 50 concurrent callers, refresh-token rotation with reuse
+// detection (RFC 9700 §4.14.2), authorization-code redemption (RFC 6749
+// §4.1.2), login-failure counting, one-time identifiers and the event log,
+// which a concurrent reader must follow without missing an event. It
+// compares records exactly, except that a nil and an empty list are alike;
+// optional documents (a client's JWKS, a token's claims, an event's data)
+// must also keep nil apart from empty. The times it stores have millisecond
+// precision and must come back equal and in UTC; durations must keep every
+// nanosecond. Lists must be sorted by byte value, whatever the database's
+// collation.
 package storetest

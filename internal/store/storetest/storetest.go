@@ -25,6 +25,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RotateRefreshToken", rotateCases},
 		{"RevokeRefreshFamily", revokeCases},
 		{"SigningKeys", keyCases},
+		{"ListSessions", sessionCases},
+		{"RevokeUserSessions", revokeUserCases},
+		{"AuthCodes", codeCases},
+		{"Consent", consentCases},
+		{"AccessTokens", accessTokenCases},
+		{"Events", eventCases},
+		{"Throttles", throttleCases},
+		{"UseJTI", jtiCases},
+		{"DeleteExpired", gcCases},
 		{"Concurrency", concurrencyCases},
 	}
 	for _, g := range groups {
@@ -146,4 +155,14 @@ func show(v any) string {
 		return fmt.Sprintf("%+v", v)
 	}
 	return string(b)
+}
+
+// checkNil reports an error unless got is nil exactly when want is: check
+// treats a nil and an empty slice alike, and an optional document such as a
+// client's JWKS must keep them apart.
+func checkNil(t *testing.T, what string, got, want []byte) {
+	t.Helper()
+	if (got == nil) != (want == nil) {
+		t.Errorf("%s: got nil %t, want nil %t", what, got == nil, want == nil)
+	}
 }
