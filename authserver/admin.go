@@ -44,9 +44,11 @@ func (s *Server) RotateKey(ctx context.Context, alg string) (adminapi.Key, error
 	return s.admin.RotateKey(ctx, adminapi.RotateKey{Algorithm: alg})
 }
 
-// AdminConfig configures an Admin. Store and Keyring are required.
+// AdminConfig configures an Admin. Store is required.
 type AdminConfig struct {
-	Store   store.Store
+	Store store.Store
+	// Keyring hashes client secrets and seals signing keys. If nil, client
+	// registration and key rotation fail (user administration works).
 	Keyring *keyring.Keyring
 	// PasswordParams for new password hashes. If zero, password.Default.
 	PasswordParams password.Params
@@ -77,8 +79,8 @@ var RotatableAlgorithms = []string{jose.ES256, jose.RS256, jose.EdDSA}
 
 // NewAdmin returns an Admin for cfg.
 func NewAdmin(cfg AdminConfig) (*Admin, error) {
-	if cfg.Store == nil || cfg.Keyring == nil {
-		return nil, errors.New("authserver: AdminConfig needs Store and Keyring")
+	if cfg.Store == nil {
+		return nil, errors.New("authserver: AdminConfig needs a Store")
 	}
 	if cfg.SigningAlgorithm == "" {
 		cfg.SigningAlgorithm = jose.ES256
@@ -93,13 +95,18 @@ func NewAdmin(cfg AdminConfig) (*Admin, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Admin{cfg: cfg, accounts: &accounts.Manager{Store: cfg.Store, Params: cfg.PasswordParams, Now: cfg.Now,
-		Secrets: cfg.Keyring.Hasher(keyring.PurposeClientSecret)}}, nil
+	a := &Admin{cfg: cfg, accounts: &accounts.Manager{Store: cfg.Store, Params: cfg.PasswordParams, Now: cfg.Now}}
+	if cfg.Keyring != nil {
+		a.accounts.Secrets = cfg.Keyring.Hasher(keyring.PurposeClientSecret)
+	}
+	return a, nil
 }
 
 func (a *Admin) audit(ctx context.Context, event string, args ...any) {
 	a.cfg.Logger.InfoContext(ctx, "admin: "+event, append([]any{"audit", true}, args...)...)
 }
+
+var errNoKeyring = errors.New("authserver: the master key is needed for this (AdminConfig.Keyring)")
 
 // kindError gives err the kind of an adminapi sentinel and keeps its message.
 type kindError struct{ kind, err error }
@@ -340,6 +347,9 @@ func (a *Admin) GetClient(ctx context.Context, id string) (adminapi.Client, erro
 
 // CreateClient implements adminapi.Service. The secret is always generated.
 func (a *Admin) CreateClient(ctx context.Context, nc adminapi.NewClient) (adminapi.CreatedClient, error) {
+	if a.cfg.Keyring == nil {
+		return adminapi.CreatedClient{}, errNoKeyring
+	}
 	c, secret, err := a.accounts.AddClient(ctx, accounts.ClientSpec{ID: nc.ID, Public: nc.Public,
 		Grants: nc.Grants, Scopes: nc.Scopes, RedirectURIs: nc.RedirectURIs, Audience: nc.Audience,
 		AuthMethod: nc.AuthMethod, JWKS: nc.JWKS, TrustedProxy: nc.TrustedProxy})
@@ -409,6 +419,9 @@ func (a *Admin) RotateKey(ctx context.Context, r adminapi.RotateKey) (adminapi.K
 	}
 	if !slices.Contains(RotatableAlgorithms, alg) {
 		return adminapi.Key{}, invalid("algorithm %q: choose one of %v", alg, RotatableAlgorithms)
+	}
+	if a.cfg.Keyring == nil {
+		return adminapi.Key{}, errNoKeyring
 	}
 	now := a.cfg.Now().UTC()
 	k, err := addSigningKey(ctx, a.cfg.Store, a.cfg.Keyring, alg, now, now.Add(a.cfg.KeyPublishDelay))
