@@ -127,6 +127,11 @@ func (s *Server) instrument(h http.Handler) http.Handler {
 	prefix := issuerPath(s.cfg.Issuer)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Bound the body here, on the server's own ResponseWriter: past the
+		// limit, http.MaxBytesReader tells the server to answer and close
+		// the connection, which it cannot do through statusWriter. The
+		// handlers' own, equal limits then see the same *MaxBytesError.
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		o := &observation{}
 		r = r.WithContext(context.WithValue(r.Context(), observationKey{}, o))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
