@@ -400,7 +400,7 @@ func keyRecords(keys []store.SigningKey, now time.Time) []adminapi.Key {
 		switch {
 		case i == active:
 			state = adminapi.KeyActive
-		case !published(k, now):
+		case !inJWKS(k, now):
 			state = adminapi.KeyExpired
 		case k.ActiveAt.After(now):
 			state = adminapi.KeyPending

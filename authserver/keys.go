@@ -61,8 +61,8 @@ func canSign(k store.SigningKey, now time.Time) bool {
 		(k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
 }
 
-// published reports whether k is in the JWKS at now.
-func published(k store.SigningKey, now time.Time) bool {
+// inJWKS reports whether k is in the JWKS at now.
+func inJWKS(k store.SigningKey, now time.Time) bool {
 	return k.ExpiresAt == nil || now.Before(*k.ExpiresAt)
 }
 
@@ -150,7 +150,7 @@ func (ks *signingKeys) load(stored []store.SigningKey, now time.Time) ([]loadedK
 	ks.mu.RUnlock()
 	var out []loadedKey
 	for _, k := range stored {
-		if !published(k, now) {
+		if !inJWKS(k, now) {
 			continue
 		}
 		pub, err := jose.ParsePublicKey(k.PublicJWK)
@@ -250,7 +250,7 @@ func (ks *signingKeys) published() *jose.KeySet {
 	defer ks.mu.RUnlock()
 	keys := make([]jose.PublicKey, 0, len(ks.keys))
 	for _, k := range ks.keys {
-		if published(k.meta, now) {
+		if inJWKS(k.meta, now) {
 			keys = append(keys, k.public)
 		}
 	}
@@ -264,7 +264,7 @@ func (ks *signingKeys) algorithms() []string {
 	defer ks.mu.RUnlock()
 	var algs []string
 	for _, k := range ks.keys {
-		if published(k.meta, now) && !slices.Contains(algs, k.meta.Algorithm) {
+		if inJWKS(k.meta, now) && !slices.Contains(algs, k.meta.Algorithm) {
 			algs = append(algs, k.meta.Algorithm)
 		}
 	}

@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"endpoint", "grant"}),
 		hash: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "gatehouse", Subsystem: "authserver", Name: "password_hash_duration_seconds",
-			Help:    "Time to verify a password with argon2id, including the wait for a hashing slot.",
+			Help:    "Time to verify a password with argon2id (not counting the wait for a hashing slot).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{
