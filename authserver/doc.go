@@ -51,7 +51,18 @@
 //     revocation, reuse detection included;
 //   - refresh-token rotation with reuse detection per RFC 9700 §4.14.2: a
 //     rotated token presented again revokes its whole family, except within
-//     a short grace window in which a retry gets the same successor.
+//     a short grace window in which a retry gets the same successor;
+//   - private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2,
+//     OpenID Connect Core §9) with a jti replay cache in the store;
+//   - login throttling per username and per end-user address with
+//     exponential backoff, shared by replicas through the store (see
+//     LoginThrottle and oauth.ParamEndUserIP);
+//   - signing-key rotation: a new key is published before it signs, and an
+//     old one stays published until every token it signed has expired;
+//     keys are reloaded periodically by Run;
+//   - an admin API on a listener of its own (AdminHandler), audit events as
+//     structured log lines, Prometheus metrics, and garbage collection of
+//     expired records (Run).
 //
 // Every request to the token endpoint runs one pipeline: parse the form,
 // authenticate the client, check the grant is allowed for the client, check

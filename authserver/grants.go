@@ -22,7 +22,11 @@ func (s *Server) passwordGrant(ctx context.Context, req *tokenRequest) (*oauth.T
 	if username == "" || !req.form.Has("password") {
 		return nil, oauth.Errorf(oauth.ErrInvalidRequest, "username and password are required")
 	}
-	u, err := s.authenticateUser(ctx, username, pw, req.client.ID, req.addr)
+	keys, err := loginKeysFor(username, req)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.authenticateUser(ctx, username, pw, req.client.ID, req.addr, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -30,8 +34,12 @@ func (s *Server) passwordGrant(ctx context.Context, req *tokenRequest) (*oauth.T
 }
 
 // authenticateUser checks a user's password for the password grant and the
-// login page alike; every failure is badLogin.
-func (s *Server) authenticateUser(ctx context.Context, username, pw, clientID, addr string) (store.User, error) {
+// login page alike, throttled by keys; every failure is badLogin, or the
+// throttle's own invalid_grant while a key is locked.
+func (s *Server) authenticateUser(ctx context.Context, username, pw, clientID, addr string, keys loginKeys) (store.User, error) {
+	if err := s.checkLoginAllowed(ctx, keys, clientID); err != nil {
+		return store.User{}, err
+	}
 	u, err := s.cfg.Store.GetUser(ctx, username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, s.internal(ctx, "get user", err)
@@ -41,9 +49,11 @@ func (s *Server) authenticateUser(ctx context.Context, username, pw, clientID, a
 		return store.User{}, s.internal(ctx, "verify password", err)
 	}
 	if !ok || u.Disabled {
-		s.audit(ctx, "login failed", "username", username, "client_id", clientID, "addr", addr)
+		s.loginFailed(ctx, keys)
+		s.audit(ctx, "login failed", "username", username, "client_id", clientID, "addr", addr, "end_user_addr", keys.addr)
 		return store.User{}, badLogin
 	}
+	s.loginSucceeded(ctx, keys)
 	if rehash {
 		s.rehash(ctx, username, pw)
 	}

@@ -43,9 +43,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if username == "" || pw == "" {
 		return s.showLogin(w, r, req, "Enter your username and password.", username)
 	}
-	u, err := s.authenticateUser(ctx, username, pw, req.client.ID, r.RemoteAddr)
+	if len(username) > maxUsernameLength {
+		return s.showLogin(w, r, req, "Wrong username or password.", "")
+	}
+	keys := loginKeys{user: "user:" + username, addr: addrKey(r.RemoteAddr)}
+	u, err := s.authenticateUser(ctx, username, pw, req.client.ID, r.RemoteAddr, keys)
 	if errors.Is(err, badLogin) {
 		return s.showLogin(w, r, req, "Wrong username or password.", username)
+	}
+	if oe, ok := errors.AsType[*oauth.Error](err); ok && oe.Code == oauth.ErrInvalidGrant {
+		return s.showLogin(w, r, req, "Too many failed logins. Wait a moment and try again.", username)
 	}
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
@@ -60,6 +62,30 @@ type Config struct {
 	// authorization requests skip the login form. If zero, 12h.
 	SessionTTL time.Duration
 
+	// LoginThrottle configures the throttling of failed logins; the zero
+	// value is the default (see LoginThrottle).
+	LoginThrottle LoginThrottle
+	// KeyPublishDelay is how long a rotated signing key is published in the
+	// JWKS before it signs; keep it longer than KeyReloadInterval plus the
+	// verifiers' JWKS cache lifetime. If zero, 10m; negative: at once.
+	KeyPublishDelay time.Duration
+	// KeyReloadInterval is how often Run reloads the signing keys from the
+	// store, picking up rotations made by the CLI or another replica. If
+	// zero, 30s.
+	KeyReloadInterval time.Duration
+	// GCInterval is how often Run deletes expired records. If zero, 10m.
+	GCInterval time.Duration
+	// EventRetention is how long events are kept; never less than the
+	// longest access-token lifetime plus a minute. If zero, 24h.
+	EventRetention time.Duration
+	// AdminToken authenticates callers of AdminHandler's admin API. If
+	// empty, the admin API refuses every request.
+	AdminToken string
+	// Registerer receives the server's Prometheus metrics. If nil, a
+	// registry of the server's own; AdminHandler serves /metrics when the
+	// Registerer is also a prometheus.Gatherer (as a *prometheus.Registry is).
+	Registerer prometheus.Registerer
+
 	// Logger receives audit events and errors. If nil, slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now.
@@ -104,6 +130,7 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.setOperationDefaults()
 	return nil
 }
 
@@ -118,9 +145,12 @@ func setDuration(d *time.Duration, def time.Duration) {
 type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
+	handler http.Handler // mux, instrumented
 	keys    *signingKeys
 	grants  map[string]grant
 	hashSem chan struct{}
+	admin   *Admin
+	metrics *metrics
 	// dummyHash is a hash of a random password under PasswordParams: an
 	// unknown user is checked against it, so it costs what a wrong password
 	// costs.
@@ -177,11 +207,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("authserver: dummy password hash: %w", err)
 	}
 	s.dummyHash = dummy
-	keys, err := loadSigningKeys(ctx, cfg)
-	if err != nil {
+	if err := s.setUpOperations(ctx); err != nil {
 		return nil, err
 	}
-	s.keys = keys
 	s.grants = map[string]grant{
 		oauth.GrantPassword:          s.passwordGrant,
 		oauth.GrantClientCredentials: s.clientCredentialsGrant,
@@ -236,7 +264,7 @@ func issuerPath(issuer string) string {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 // Issuer returns the issuer identifier.
@@ -274,6 +302,9 @@ type metadata struct {
 	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpoint       string   `json:"revocation_endpoint"`
 	RevocationAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
+
+	// Algorithms of private_key_jwt client assertions.
+	TokenEndpointAuthSigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
@@ -295,14 +326,16 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		ResponseTypes:            []string{"code"},
 		ResponseModes:            []string{"query"},
 		CodeChallengeMethods:     []string{pkceS256},
-		TokenEndpointAuthMethods: []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthNone},
+		TokenEndpointAuthMethods: []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthPrivateKeyJWT, store.AuthNone},
 		SubjectTypes:             []string{"public"},
-		AccessTokenSigningAlgs:   []string{s.cfg.SigningAlgorithm},
+		AccessTokenSigningAlgs:   s.keys.algorithms(),
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
 			"roles", "sid", "preferred_username", "auth_time", "nonce", "at_hash", "act"},
-		IDTokenSigningAlgs:       []string{s.cfg.SigningAlgorithm},
+		IDTokenSigningAlgs:       s.keys.algorithms(),
 		PromptValues:             []string{"none", "login", "consent"},
 		AuthorizationResponseIss: true,
+
+		TokenEndpointAuthSigningAlgs: jose.AllAlgorithms(),
 	}
 	// Introspection and revocation authenticate clients as the token
 	// endpoint does.

@@ -36,6 +36,7 @@ type grant func(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, e
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	resp, err := s.token(w, r)
+	noteOutcome(r.Context(), err)
 	if err != nil {
 		oauth.WriteError(w, err)
 		return
@@ -53,6 +54,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*oauth.TokenResp
 	if err != nil {
 		return nil, err
 	}
+	s.noteGrant(r.Context(), form.Get("grant_type"))
 	client, err := s.authenticateClient(r.Context(), r, form)
 	if err != nil {
 		return nil, err
@@ -121,8 +123,12 @@ type clientCredential struct {
 // must be the method it is registered for (RFC 7591 §2), and costs the same
 // for unknown clients. Secrets are compared in constant time (RFC 6749
 // §2.3.1); "none" is only for public clients (RFC 6749 §2.1), which the
-// pipeline then restricts to PKCE-bound grants.
+// pipeline then restricts to PKCE-bound grants. A request with a client
+// assertion goes to authenticateAssertion (private_key_jwt, RFC 7523).
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (store.Client, error) {
+	if hasClientAssertion(form) {
+		return s.authenticateAssertion(ctx, r, form)
+	}
 	cred, err := clientCredentials(r, form)
 	if err != nil {
 		return store.Client{}, err
@@ -230,6 +236,7 @@ func (s *Server) verifyPassword(ctx context.Context, pw, hash string) (ok, rehas
 		return false, false, ctx.Err()
 	}
 	defer func() { <-s.hashSem }()
+	defer s.metrics.timeHash()()
 	if hash == "" {
 		password.Verify(pw, s.dummyHash, s.cfg.PasswordParams)
 		return false, false, nil

@@ -31,7 +31,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 )
 
-
 // forEachStore runs test on a fresh SQLite store, and on a fresh PostgreSQL
 // schema when GATEHOUSE_TEST_POSTGRES names a database.
 func forEachStore(t *testing.T, test func(t *testing.T, st store.Store)) {

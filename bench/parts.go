@@ -74,7 +74,7 @@ func startParts(ctx context.Context, cfg partsConfig) (_ *parts, err error) {
 	userPassword, clientSecret := rand.Text(), rand.Text()
 	p.stack, err = devstack.Start(ctx, devstack.Options{
 		DataDir: cfg.DataDir, Seed: benchSeed(userPassword, clientSecret), Logger: cfg.Logger,
-		GatewayAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0", ConsumersAddr: "127.0.0.1:0",
+		GatewayAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0", ConsumersAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		AccessTokenTTL: cfg.TokenTTL,
 	})
 	if err != nil {

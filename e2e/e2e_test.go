@@ -90,7 +90,7 @@ func start(t *testing.T, mod func(*devstack.Options)) *harness {
 	h := &harness{dataDir: t.TempDir(), services: &serviceLog{}, client: &http.Client{Timeout: 10 * time.Second}}
 	o := devstack.Options{
 		DataDir: h.dataDir, Seed: seed, PasswordParams: cheap,
-		GatewayAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0", ConsumersAddr: "127.0.0.1:0",
+		GatewayAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0", ConsumersAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.DiscardHandler),
 		Wrap: func(name string, next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -63,7 +65,10 @@ func (b *basicAuth) cacheKey(user, pass string) [sha256.Size]byte {
 	return k
 }
 
-func (b *basicAuth) authenticate(ctx context.Context, user, pass string) (*resource.Principal, string, error) {
+// authenticate returns the principal and access token for Basic
+// credentials; endUserIP, the client's address ("" if unknown), is passed to
+// the authorization server for its login throttling.
+func (b *basicAuth) authenticate(ctx context.Context, user, pass, endUserIP string) (*resource.Principal, string, error) {
 	key := b.cacheKey(user, pass)
 	if e, ok := b.cached(key); ok {
 		return e.principal, e.token, nil
@@ -76,7 +81,7 @@ func (b *basicAuth) authenticate(ctx context.Context, user, pass string) (*resou
 		if e, ok := b.cached(key); ok {
 			return e, nil
 		}
-		return b.login(context.WithoutCancel(ctx), key, user, pass)
+		return b.login(context.WithoutCancel(ctx), key, user, pass, endUserIP)
 	})
 	if err != nil {
 		return nil, "", err
@@ -94,14 +99,22 @@ func (b *basicAuth) cached(key [sha256.Size]byte) (basicEntry, bool) {
 }
 
 // login makes the password grant and caches a success; failures are never
-// cached.
-func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass string) (basicEntry, error) {
+// cached. The grant names the end user's address in oauth.ParamEndUserIP:
+// the gateway makes every user's grants from its own address, so the
+// authorization server, when it has the gateway's client registered as a
+// trusted proxy, throttles failed logins per end user instead (other
+// servers ignore the parameter, RFC 6749 §3.2).
+func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass, endUserIP string) (basicEntry, error) {
 	tokenURL, err := b.tokenEndpoint(ctx)
 	if err != nil {
 		return basicEntry{}, err
 	}
 	tc := oauth.TokenClient{TokenURL: tokenURL, ClientID: b.cfg.ClientID, ClientSecret: b.cfg.ClientSecret, HTTPClient: b.cfg.HTTPClient}
-	resp, err := tc.Token(ctx, url.Values{"grant_type": {oauth.GrantPassword}, "username": {user}, "password": {pass}})
+	params := url.Values{"grant_type": {oauth.GrantPassword}, "username": {user}, "password": {pass}}
+	if endUserIP != "" {
+		params.Set(oauth.ParamEndUserIP, endUserIP)
+	}
+	resp, err := tc.Token(ctx, params)
 	if oe, ok := errors.AsType[*oauth.Error](err); ok {
 		if oe.Code == oauth.ErrInvalidGrant || oe.Code == oauth.ErrInvalidRequest {
 			return basicEntry{}, errBadCredentials
@@ -201,4 +214,19 @@ func fetchMetadata(ctx context.Context, client *http.Client, u string) (metadata
 	}
 	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m)
 	return m, err
+}
+
+// endUserIP returns the address of the client that sent r, or "" if its
+// RemoteAddr holds no IP address (a Unix socket). It is the TCP peer: put
+// the gateway at the edge, or behind a proxy that preserves it.
+func endUserIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	return ip.WithZone("").Unmap().String()
 }

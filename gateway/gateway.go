@@ -156,7 +156,7 @@ func (g *Gateway) authenticate(r *http.Request) (*resource.Principal, string, er
 		if !ok {
 			return nil, "", errMalformedCredentials
 		}
-		return g.basic.authenticate(r.Context(), user, pass)
+		return g.basic.authenticate(r.Context(), user, pass, endUserIP(r))
 	}
 	return nil, "", errMalformedCredentials
 }

@@ -18,7 +18,8 @@ func newDevCommand() *cobra.Command {
 		Use:   "dev",
 		Short: "Run the whole Access Token pattern on loopback: authorization server, gateway, demo services",
 		Long: `dev starts, in one process and on loopback, the authorization server
-(127.0.0.1:9000), the gateway (127.0.0.1:8080) and the demo services orders
+(127.0.0.1:9000) with its admin API (127.0.0.1:9001, a new token printed at
+each start), the gateway (127.0.0.1:8080) and the demo services orders
 (127.0.0.1:9101) and consumers (127.0.0.1:9102), with the embedded SQLite store
 in the data folder. It seeds users and clients from --seed, or from a built-in
 demo seed with fresh random passwords, prints them with a few curl lines to
@@ -48,6 +49,7 @@ try, prints "ready" once every listener accepts, and stops on SIGINT/SIGTERM.`,
 	f.StringVar(&seedFile, "seed", "", "seed file of users and clients (default: built-in demo seed with random passwords)")
 	f.StringVar(&o.GatewayAddr, "gateway-addr", devstack.DefaultGatewayAddr, "gateway listen address")
 	f.StringVar(&o.AuthAddr, "authserver-addr", devstack.DefaultAuthAddr, "authorization server listen address")
+	f.StringVar(&o.AdminAddr, "admin-addr", devstack.DefaultAdminAddr, "authorization server's admin API and /metrics listen address")
 	f.StringVar(&o.OrdersAddr, "orders-addr", devstack.DefaultOrdersAddr, "orders service listen address")
 	f.StringVar(&o.ConsumersAddr, "consumers-addr", devstack.DefaultConsumersAddr, "consumers service listen address")
 	return cmd
@@ -58,6 +60,7 @@ func printBanner(w io.Writer, s *devstack.Stack, seedFile string) {
 	fmt.Fprintf(&b, "\nGatehouse dev — the Access Token pattern on loopback\n\n")
 	fmt.Fprintf(&b, "  gateway               %s   (routes /api/orders, /api/admin/orders [role admin], /api/consumers)\n", s.GatewayURL)
 	fmt.Fprintf(&b, "  authorization server  %s   (discovery: %s/.well-known/openid-configuration)\n", s.IssuerURL, s.IssuerURL)
+	fmt.Fprintf(&b, "  admin API             %s   (token: %s, also in %s; metrics: %s/metrics)\n", s.AdminURL, s.AdminToken, s.AdminTokenFile, s.AdminURL)
 	fmt.Fprintf(&b, "  orders service        %s\n", s.OrdersURL)
 	fmt.Fprintf(&b, "  consumers service     %s\n\n", s.ConsumersURL)
 	from := "built-in demo seed, new random passwords this run"
@@ -84,6 +87,7 @@ func printBanner(w io.Writer, s *devstack.Stack, seedFile string) {
 				c.ID, c.Secret, a.Username, a.Password, s.TokenURL)
 			fmt.Fprintf(&b, "  curl -H \"Authorization: Bearer $TOKEN\" %s/api/consumers/me\n", s.GatewayURL)
 		}
+		fmt.Fprintf(&b, "  gatehouse user sessions %s --admin %s --admin-token-file %s\n", a.Username, s.AdminURL, s.AdminTokenFile)
 	}
 	fmt.Fprintf(&b, "\nready: every listener accepts connections (Ctrl-C to stop)\n")
 	io.WriteString(w, b.String())

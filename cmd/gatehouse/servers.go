@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gatehouse-dev/gatehouse/authserver"
 	"github.com/gatehouse-dev/gatehouse/gateway"
@@ -61,11 +63,25 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 		RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, RefreshGrace: c.Grace(),
 		SigningAlgorithm: c.SigningAlgorithm, SessionTTL: c.SessionTTL, Logger: logger,
+		LoginThrottle: authserver.LoginThrottle(c.LoginThrottle), KeyPublishDelay: c.KeyPublishDelay,
+		KeyReloadInterval: c.KeyReloadInterval, GCInterval: c.GCInterval, EventRetention: c.EventRetention,
+		AdminToken: c.AdminToken, Registerer: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		return err
 	}
-	return listenAndServe(ctx, c.Listen, as, logger, "authorization server", "issuer", c.Issuer)
+	if c.AdminToken == "" {
+		logger.Warn("admin API disabled: set admin_token_file or " + config.EnvAdminToken + "; /metrics is still served")
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return as.Run(ctx) })
+	g.Go(func() error {
+		return listenAndServe(ctx, c.AdminListen, as.AdminHandler(), logger, "admin API")
+	})
+	g.Go(func() error {
+		return listenAndServe(ctx, c.Listen, as, logger, "authorization server", "issuer", c.Issuer)
+	})
+	return g.Wait()
 }
 
 func newGatewayCommand() *cobra.Command {

@@ -33,10 +33,6 @@ var ErrInvalid = errors.New("invalid")
 var SupportedGrants = []string{oauth.GrantPassword, oauth.GrantRefreshToken, oauth.GrantClientCredentials,
 	oauth.GrantAuthorizationCode, oauth.GrantTokenExchange}
 
-// SupportedAuthMethods are the token endpoint authentication methods
-// (RFC 7591 §2 token_endpoint_auth_method) a client may be registered for.
-var SupportedAuthMethods = []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthNone}
-
 // PublicGrants are the only grants a public client may be registered for: it
 // has no secret, so it may only redeem authorization codes it obtained with
 // PKCE and refresh what that issued.
@@ -156,7 +152,7 @@ type ClientSpec struct {
 	// implies it.
 	Public bool
 	// AuthMethod is the token_endpoint_auth_method: one of
-	// SupportedAuthMethods. If empty, client_secret_basic for a
+	// AuthMethods. If empty, client_secret_basic for a
 	// confidential client and none for a public one.
 	AuthMethod string
 	Grants     []string
@@ -175,6 +171,12 @@ type ClientSpec struct {
 	// ExchangeAudiences are the audiences (or resource URIs) it may ask
 	// for in a token exchange (RFC 8693); it needs the token-exchange grant.
 	ExchangeAudiences []string
+	// JWKS is the client's public keys (a JWKS document) for
+	// store.AuthPrivateKeyJWT; required for that method, refused for others.
+	JWKS []byte
+	// TrustedProxy lets the client name the end user's address for login
+	// throttling (see store.Client.TrustedProxy); confidential clients only.
+	TrustedProxy bool
 }
 
 // AddClient registers a client and returns it with the plain secret, which
@@ -225,9 +227,13 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 	if err := checkClient(spec); err != nil {
 		return store.Client{}, "", err
 	}
+	jwks, err := publicJWKS(spec)
+	if err != nil {
+		return store.Client{}, "", err
+	}
 	secret := spec.Secret
 	var hash string
-	if !spec.Public {
+	if !spec.Public && spec.AuthMethod != store.AuthPrivateKeyJWT {
 		if secret == "" {
 			secret = keyring.RandomToken(SecretBytes)
 		}
@@ -243,7 +249,7 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 		Grants: spec.Grants, Scopes: spec.Scopes, RedirectURIs: spec.RedirectURIs, Audience: spec.Audience,
 		AccessTokenFormat: format, AccessTokenTTL: spec.AccessTokenTTL, RefreshTokenTTL: spec.RefreshTokenTTL,
 		RefreshAbsoluteTTL: spec.RefreshAbsoluteTTL, ExchangeAudiences: spec.ExchangeAudiences,
-		CreatedAt: now, UpdatedAt: now,
+		JWKS: jwks, TrustedProxy: spec.TrustedProxy, CreatedAt: now, UpdatedAt: now,
 	}, secret, nil
 }
 
@@ -286,11 +292,8 @@ func checkClient(spec ClientSpec) error {
 	if !spec.Public && spec.Secret != "" && len(spec.Secret) < 16 {
 		return fmt.Errorf("%w client %q: secret shorter than 16 characters", ErrInvalid, spec.ID)
 	}
-	if !slices.Contains(SupportedAuthMethods, spec.AuthMethod) {
-		return fmt.Errorf("%w client %q: auth method %q is not supported (supported: %v)", ErrInvalid, spec.ID, spec.AuthMethod, SupportedAuthMethods)
-	}
-	if spec.Public != (spec.AuthMethod == store.AuthNone) {
-		return fmt.Errorf("%w client %q: a public client, and only a public one, authenticates with %q", ErrInvalid, spec.ID, store.AuthNone)
+	if err := checkAuthMethod(spec); err != nil {
+		return err
 	}
 	if len(spec.Grants) == 0 {
 		return fmt.Errorf("%w client %q: no grants", ErrInvalid, spec.ID)

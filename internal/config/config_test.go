@@ -91,3 +91,5 @@ func TestOpenStoreRejectsUnknownKinds(t *testing.T) {
 		}
 	}
 }
+
+func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }

@@ -32,7 +32,44 @@ type AuthServer struct {
 	RefreshGrace       *time.Duration `yaml:"refresh_grace"`        // default 10s; 0s turns it off
 	SigningAlgorithm   string         `yaml:"signing_algorithm"`    // ES256 (default), RS256, EdDSA
 	SessionTTL         time.Duration  `yaml:"session_ttl"`          // login at the server's own pages; default 12h
+
+	// AdminListen is the admin API's and /metrics' address; default
+	// 127.0.0.1:9001 (loopback: reach it from the host or an internal network only).
+	AdminListen string `yaml:"admin_listen"`
+	// AdminTokenFile holds the admin API's bearer token; if empty, the
+	// environment variable GATEHOUSE_ADMIN_TOKEN. Without either, the admin
+	// API refuses every request (/metrics still answers).
+	AdminTokenFile string `yaml:"admin_token_file"`
+	// KeyPublishDelay: a rotated signing key is published this long before
+	// it signs; default 10m.
+	KeyPublishDelay time.Duration `yaml:"key_publish_delay"`
+	// KeyReloadInterval: how often the server rereads the signing keys;
+	// default 30s.
+	KeyReloadInterval time.Duration `yaml:"key_reload_interval"`
+	// GCInterval: how often expired records are deleted; default 10m.
+	GCInterval time.Duration `yaml:"gc_interval"`
+	// EventRetention: how long events are kept (at least the longest
+	// access-token lifetime); default 24h.
+	EventRetention time.Duration `yaml:"event_retention"`
+	// LoginThrottle: failed-login throttling.
+	LoginThrottle LoginThrottle `yaml:"login_throttle"`
+
+	// AdminToken is read from AdminTokenFile or the environment by
+	// LoadAuthServer.
+	AdminToken string `yaml:"-"`
 }
+
+// LoginThrottle is the login_throttle block of the authorization server
+// file; see authserver.LoginThrottle. Zero values take the defaults.
+type LoginThrottle struct {
+	Failures int           `yaml:"failures"` // failures before the first lock; default 5
+	Window   time.Duration `yaml:"window"`   // a failure-free window resets the count; default 1h
+	Lock     time.Duration `yaml:"lock"`     // first lock, doubled per further failure; default 1s
+	MaxLock  time.Duration `yaml:"max_lock"` // longest lock; default 15m
+}
+
+// EnvAdminToken holds the admin token when no admin_token_file is named.
+const EnvAdminToken = "GATEHOUSE_ADMIN_TOKEN"
 
 // LoadAuthServer reads and checks an authorization server file.
 func LoadAuthServer(path string) (*AuthServer, error) {
@@ -49,6 +86,21 @@ func LoadAuthServer(path string) (*AuthServer, error) {
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:9000"
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = "127.0.0.1:9001"
+	}
+	if c.AdminTokenFile != "" {
+		tok, err := readSecret(c.AdminTokenFile, EnvAdminToken)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("admin_token_file: %w", err))
+		}
+		c.AdminToken = tok
+	} else {
+		c.AdminToken = os.Getenv(EnvAdminToken)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("the admin token is shorter than 16 characters"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("authserver config %s: %w", path, err)

@@ -2,8 +2,11 @@ package config
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
@@ -15,6 +18,10 @@ import (
 type Seed struct {
 	Users   []SeedUser   `yaml:"users"`
 	Clients []SeedClient `yaml:"clients"`
+
+	// dir is the seed file's folder, against which relative jwks_file
+	// paths are resolved; "" for the working directory.
+	dir string
 }
 
 // SeedUser is a user of the seed file.
@@ -43,6 +50,14 @@ type SeedClient struct {
 	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
 	// ExchangeAudiences the client may ask for in a token exchange.
 	ExchangeAudiences []string `yaml:"exchange_audiences"`
+	// JWKS holds a private_key_jwt client's public keys: a JWKS document
+	// written as YAML, or a string of JSON.
+	JWKS any `yaml:"jwks"`
+	// JWKSFile names a JSON JWKS file instead, relative to the seed file.
+	JWKSFile string `yaml:"jwks_file"`
+	// TrustedProxy lets the client name the end user's address for login
+	// throttling (the gateway's own client is one).
+	TrustedProxy bool `yaml:"trusted_proxy"`
 }
 
 // LoadSeed reads a seed file.
@@ -51,6 +66,7 @@ func LoadSeed(path string) (*Seed, error) {
 	if err := load(path, &s); err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
+	s.dir = filepath.Dir(path)
 	return &s, nil
 }
 
@@ -83,16 +99,50 @@ func (s *Seed) Apply(ctx context.Context, m *accounts.Manager) error {
 	}
 	for _, c := range s.Clients {
 		public := c.Public || c.AuthMethod == store.AuthNone
-		if !public && c.Secret == "" {
+		if !public && c.Secret == "" && c.AuthMethod != store.AuthPrivateKeyJWT {
 			return fmt.Errorf("seed client %q: a confidential client needs a secret", c.ID)
 		}
-		_, _, err := m.PutClient(ctx, accounts.ClientSpec{ID: c.ID, Secret: c.Secret, Public: public,
+		jwks, err := c.jwks(s.dir)
+		if err != nil {
+			return fmt.Errorf("seed client %q: %w", c.ID, err)
+		}
+		_, _, err = m.PutClient(ctx, accounts.ClientSpec{ID: c.ID, Secret: c.Secret, Public: public,
 			AuthMethod: c.AuthMethod, Grants: c.Grants, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs, Audience: c.Audience,
 			AccessTokenFormat: c.AccessTokenFormat, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
-			RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, ExchangeAudiences: c.ExchangeAudiences})
+			RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, ExchangeAudiences: c.ExchangeAudiences,
+			JWKS: jwks, TrustedProxy: c.TrustedProxy})
 		if err != nil {
 			return fmt.Errorf("seed client %q: %w", c.ID, err)
 		}
 	}
 	return nil
+}
+
+// jwks returns the client's JWKS as JSON, from jwks or jwks_file (resolved
+// against dir); nil when it has none.
+func (c SeedClient) jwks(dir string) ([]byte, error) {
+	switch {
+	case c.JWKS != nil && c.JWKSFile != "":
+		return nil, errors.New("jwks and jwks_file are exclusive")
+	case c.JWKSFile != "":
+		path := c.JWKSFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("jwks_file: %w", err)
+		}
+		return b, nil
+	case c.JWKS == nil:
+		return nil, nil
+	}
+	if s, ok := c.JWKS.(string); ok {
+		return []byte(s), nil
+	}
+	b, err := json.Marshal(c.JWKS)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	return b, nil
 }

@@ -42,11 +42,13 @@ const GatewayClientID = "gateway"
 const (
 	DefaultGatewayAddr   = "127.0.0.1:8080"
 	DefaultAuthAddr      = "127.0.0.1:9000"
+	DefaultAdminAddr     = "127.0.0.1:9001"
 	DefaultOrdersAddr    = "127.0.0.1:9101"
 	DefaultConsumersAddr = "127.0.0.1:9102"
 	DefaultDataDir       = ".gatehouse"
 	databaseFile         = "gatehouse.db"
 	masterKeyFile        = "master.key"
+	adminTokenFile       = "admin.token"
 )
 
 // Options configure Start. Zero values give `gatehouse dev`'s defaults.
@@ -59,6 +61,8 @@ type Options struct {
 	Store store.Store
 	// Addresses to listen on; "127.0.0.1:0" picks a free port.
 	GatewayAddr, AuthAddr, OrdersAddr, ConsumersAddr string
+	// AdminAddr is the authorization server's admin API and /metrics.
+	AdminAddr string
 	// AccessTokenTTL; default 5m.
 	AccessTokenTTL time.Duration
 	// RefreshGrace; default 10s, negative turns it off.
@@ -81,6 +85,11 @@ type Stack struct {
 	Seed *config.Seed
 	// Store is the stack's store.
 	Store store.Store
+	// AdminURL is the admin API; AdminToken, generated at each start and
+	// written to admin.token in the data folder, authenticates to it.
+	AdminURL, AdminToken string
+	// AdminTokenFile is where AdminToken is written.
+	AdminTokenFile string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -93,17 +102,18 @@ type Stack struct {
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	o.setDefaults()
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Stack{cancel: cancel, errs: make(chan error, 4)}
+	s := &Stack{cancel: cancel, errs: make(chan error, 6)}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	lns, err := listenAll(o.AuthAddr, o.OrdersAddr, o.ConsumersAddr, o.GatewayAddr)
+	lns, err := listenAll(o.AuthAddr, o.OrdersAddr, o.ConsumersAddr, o.GatewayAddr, o.AdminAddr)
 	if err != nil {
 		return nil, err
 	}
-	authLn, ordersLn, consumersLn, gatewayLn := lns[0], lns[1], lns[2], lns[3]
+	authLn, ordersLn, consumersLn, gatewayLn, adminLn := lns[0], lns[1], lns[2], lns[3], lns[4]
+	s.AdminURL = "http://" + adminLn.Addr().String()
 	s.IssuerURL = "http://" + authLn.Addr().String()
 	s.OrdersURL = "http://" + ordersLn.Addr().String()
 	s.ConsumersURL = "http://" + consumersLn.Addr().String()
@@ -123,10 +133,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		closeAll(lns)
 		return nil, err
 	}
+	s.AdminTokenFile = filepath.Join(o.DataDir, adminTokenFile)
+	if s.AdminToken, err = writeAdminToken(s.AdminTokenFile); err != nil {
+		closeAll(lns)
+		return nil, err
+	}
 	as, err := authserver.New(ctx, authserver.Config{
 		Issuer: s.IssuerURL, Store: s.Store, Keyring: kr, Audience: []string{Audience},
 		AccessTokenTTL: o.AccessTokenTTL, RefreshGrace: o.RefreshGrace, PasswordParams: o.PasswordParams,
-		Logger: o.Logger.With("component", "authserver"),
+		Logger: o.Logger.With("component", "authserver"), AdminToken: s.AdminToken,
 	})
 	if err != nil {
 		closeAll(lns)
@@ -139,6 +154,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.serve(ctx, o, authLn, as)
+	s.serve(ctx, o, adminLn, as.AdminHandler())
+	s.runBackground(ctx, as)
 	s.serve(ctx, o, ordersLn, o.Wrap("orders", demo.NewOrders(s.verifier())))
 	s.serve(ctx, o, consumersLn, o.Wrap("consumers", demo.NewConsumers(s.verifier())))
 	s.serve(ctx, o, gatewayLn, gw)
@@ -156,6 +173,7 @@ func (o *Options) setDefaults() {
 	}
 	def(&o.GatewayAddr, DefaultGatewayAddr)
 	def(&o.AuthAddr, DefaultAuthAddr)
+	def(&o.AdminAddr, DefaultAdminAddr)
 	def(&o.OrdersAddr, DefaultOrdersAddr)
 	def(&o.ConsumersAddr, DefaultConsumersAddr)
 	if o.Wrap == nil {
@@ -213,7 +231,7 @@ func (s *Stack) seed(ctx context.Context, o Options, kr *keyring.Keyring) (strin
 		return "", err
 	}
 	_, secret, err := m.PutClient(ctx, accounts.ClientSpec{ID: GatewayClientID,
-		Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}})
+		Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}, TrustedProxy: true})
 	return secret, err
 }
 
@@ -290,4 +308,31 @@ func (s *Stack) Close() error {
 		s.owned = nil
 	}
 	return err
+}
+
+// writeAdminToken generates the admin token of this run and writes it to
+// the data folder (mode 0600), for `gatehouse user ... --admin URL
+// --admin-token-file DATA/admin.token`.
+func writeAdminToken(path string) (string, error) {
+	token := keyring.RandomToken(32)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return token, nil
+}
+
+// runBackground runs the authorization server's key reloads and garbage
+// collection until the stack stops.
+func (s *Stack) runBackground(ctx context.Context, as *authserver.Server) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := as.Run(ctx); err != nil {
+			s.errs <- fmt.Errorf("authorization server background work: %w", err)
+			s.cancel()
+		}
+	}()
 }

@@ -28,6 +28,18 @@ const (
 // asymmetric lists every algorithm a verifier may ever allow.
 var asymmetric = []string{ES256, ES384, RS256, PS256, EdDSA}
 
+// AllAlgorithms lists every algorithm a verifier may allow: the asymmetric
+// ones Gatehouse knows.
+func AllAlgorithms() []string { return slices.Clone(asymmetric) }
+
+func asymmetricAlgorithms() []gojose.SignatureAlgorithm {
+	out := make([]gojose.SignatureAlgorithm, len(asymmetric))
+	for i, a := range asymmetric {
+		out[i] = gojose.SignatureAlgorithm(a)
+	}
+	return out
+}
+
 // DefaultAlgorithms is the allow-list used when a caller names none.
 var DefaultAlgorithms = []string{ES256, RS256, EdDSA}
 

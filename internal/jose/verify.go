@@ -91,6 +91,12 @@ type Expect struct {
 	Issuer   string   // "iss" must equal it
 	Audience []string // "aud" must contain at least one of them
 	Types    []string // accepted "typ" values; "application/" prefix and case are ignored
+	// AllowUntyped also accepts a token without a "typ" header, as RFC 7523
+	// client assertions usually are. Never set it for access tokens: RFC 9068
+	// §4 requires "at+jwt", and an untyped token could be a JWT of another
+	// kind replayed as one (RFC 8725 §3.11). A "typ" that is present must
+	// still be one of Types.
+	AllowUntyped bool
 	// Algorithms is the allow-list; if empty, DefaultAlgorithms.
 	Algorithms []string
 	// Leeway tolerated on exp, nbf and iat; if zero, DefaultLeeway.
@@ -125,8 +131,9 @@ func Verify(ctx context.Context, raw string, keys Keys, want Expect) (*Claims, e
 		return nil, fmt.Errorf("%w: want one signature", ErrMalformed)
 	}
 	header := jws.Signatures[0].Header
-	if !typeAllowed(header.ExtraHeaders[gojose.HeaderType], want.Types) {
-		return nil, fmt.Errorf("%w: %v", ErrType, header.ExtraHeaders[gojose.HeaderType])
+	typ, typed := header.ExtraHeaders[gojose.HeaderType]
+	if !(typed && typeAllowed(typ, want.Types) || !typed && want.AllowUntyped) {
+		return nil, fmt.Errorf("%w: %v", ErrType, typ)
 	}
 	var c Claims
 	payload := jws.UnsafePayloadWithoutVerification()
@@ -197,4 +204,25 @@ func checkClaims(c *Claims, want Expect) error {
 		return fmt.Errorf("%w: issued in the future", ErrNotYetValid)
 	}
 	return nil
+}
+
+// UnverifiedIssuer returns the "iss" claim of raw without verifying anything.
+// Use it only to choose the keys and the Expect to verify raw with — such as
+// a client assertion whose issuer names the client — and then call Verify,
+// which checks "iss" again.
+func UnverifiedIssuer(raw string) (string, error) {
+	if len(raw) > maxTokenSize {
+		return "", fmt.Errorf("%w: token larger than %d bytes", ErrMalformed, maxTokenSize)
+	}
+	jws, err := gojose.ParseSignedCompact(raw, asymmetricAlgorithms())
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var c struct {
+		Issuer string `json:"iss"`
+	}
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c); err != nil || c.Issuer == "" {
+		return "", fmt.Errorf("%w: no issuer", ErrMalformed)
+	}
+	return c.Issuer, nil
 }

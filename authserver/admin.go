@@ -1,0 +1,443 @@
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/adminapi"
+	"github.com/gatehouse-dev/gatehouse/internal/jose"
+	"github.com/gatehouse-dev/gatehouse/internal/keyring"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// AdminHandler returns the admin API (see package internal/adminapi for its
+// routes), authenticated by Config.AdminToken, and /metrics, the Prometheus
+// metrics when Config.Registerer is also a prometheus.Gatherer (as the
+// default registry-per-server is). /metrics needs no token: it holds no
+// secret, and a scraper should not hold admin power.
+//
+// Serve it on a listener of its own, on loopback or an internal network:
+// the public handler (the Server itself) never serves these paths.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	if g, ok := s.cfg.Registerer.(prometheus.Gatherer); ok {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelError)}))
+	}
+	mux.Handle("/", adminapi.NewHandler(s.admin, s.cfg.AdminToken, s.cfg.Logger))
+	return mux
+}
+
+// RotateKey adds a signing key for alg (empty: Config.SigningAlgorithm),
+// published at once and signing after KeyPublishDelay, and reloads the keys.
+func (s *Server) RotateKey(ctx context.Context, alg string) (adminapi.Key, error) {
+	return s.admin.RotateKey(ctx, adminapi.RotateKey{Algorithm: alg})
+}
+
+// AdminConfig configures an Admin. Store is required.
+type AdminConfig struct {
+	Store store.Store
+	// Keyring hashes client secrets and seals signing keys. If nil, client
+	// registration and key rotation fail (user administration works).
+	Keyring *keyring.Keyring
+	// PasswordParams for new password hashes. If zero, password.Default.
+	PasswordParams password.Params
+	// SigningAlgorithm of rotated keys when the request names none. If
+	// empty, ES256.
+	SigningAlgorithm string
+	// KeyPublishDelay is how long a rotated key is published before it
+	// signs. If zero, 10m; a negative value makes it sign at once.
+	KeyPublishDelay time.Duration
+	// Logger receives audit events. If nil, slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Admin manages users, clients, sessions and signing keys in a store: it
+// implements adminapi.Service. A Server serves one on its admin listener;
+// the CLI uses one directly on a store. It is safe for concurrent use.
+type Admin struct {
+	cfg      AdminConfig
+	accounts *accounts.Manager
+	// afterRotate, if set, runs after a key is added (the server reloads).
+	afterRotate func(context.Context) error
+}
+
+// RotatableAlgorithms are the algorithms RotateKey can create keys for.
+var RotatableAlgorithms = []string{jose.ES256, jose.RS256, jose.EdDSA}
+
+// NewAdmin returns an Admin for cfg.
+func NewAdmin(cfg AdminConfig) (*Admin, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("authserver: AdminConfig needs a Store")
+	}
+	if cfg.SigningAlgorithm == "" {
+		cfg.SigningAlgorithm = jose.ES256
+	}
+	setDuration(&cfg.KeyPublishDelay, defaultKeyPublishDelay)
+	if cfg.KeyPublishDelay < 0 {
+		cfg.KeyPublishDelay = 0
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Admin{cfg: cfg, accounts: &accounts.Manager{Store: cfg.Store, Params: cfg.PasswordParams, Now: cfg.Now}}
+	if cfg.Keyring != nil {
+		a.accounts.Secrets = cfg.Keyring.Hasher(keyring.PurposeClientSecret)
+	}
+	return a, nil
+}
+
+func (a *Admin) audit(ctx context.Context, event string, args ...any) {
+	a.cfg.Logger.InfoContext(ctx, "admin: "+event, append([]any{"audit", true}, args...)...)
+}
+
+var errNoKeyring = errors.New("authserver: the master key is needed for this (AdminConfig.Keyring)")
+
+// kindError gives err the kind of an adminapi sentinel and keeps its message.
+type kindError struct{ kind, err error }
+
+func (e kindError) Error() string   { return e.err.Error() }
+func (e kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// apiError maps store and accounts errors to adminapi's sentinels.
+func apiError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return kindError{adminapi.ErrNotFound, err}
+	case errors.Is(err, store.ErrAlreadyExists):
+		return kindError{adminapi.ErrConflict, err}
+	case errors.Is(err, accounts.ErrInvalid):
+		return kindError{adminapi.ErrInvalid, err}
+	}
+	return err
+}
+
+func invalid(format string, args ...any) error {
+	return kindError{adminapi.ErrInvalid, fmt.Errorf(format, args...)}
+}
+
+func userRecord(u store.User) adminapi.User {
+	return adminapi.User{ID: u.ID, Username: u.Username, Roles: nonNil(u.Roles), Disabled: u.Disabled,
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+func clientRecord(c store.Client) adminapi.Client {
+	return adminapi.Client{ID: c.ID, Public: c.Public, AuthMethod: c.AuthMethod, Grants: nonNil(c.Grants),
+		Scopes: nonNil(c.Scopes), RedirectURIs: nonNil(c.RedirectURIs), Audience: nonNil(c.Audience),
+		AccessTokenFormat: c.AccessTokenFormat, TrustedProxy: c.TrustedProxy, Disabled: c.Disabled,
+		JWKS: json.RawMessage(c.JWKS), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// ListUsers implements adminapi.Service.
+func (a *Admin) ListUsers(ctx context.Context) ([]adminapi.User, error) {
+	users, err := a.cfg.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.User, len(users))
+	for i, u := range users {
+		out[i] = userRecord(u)
+	}
+	return out, nil
+}
+
+// GetUser implements adminapi.Service.
+func (a *Admin) GetUser(ctx context.Context, username string) (adminapi.User, error) {
+	u, err := a.cfg.Store.GetUser(ctx, username)
+	if err != nil {
+		return adminapi.User{}, apiError(fmt.Errorf("user %q: %w", username, err))
+	}
+	return userRecord(u), nil
+}
+
+// CreateUser implements adminapi.Service.
+func (a *Admin) CreateUser(ctx context.Context, nu adminapi.NewUser) (adminapi.User, error) {
+	u, err := a.accounts.AddUser(ctx, nu.Username, nu.Password, nu.Roles)
+	if err != nil {
+		return adminapi.User{}, apiError(err)
+	}
+	a.audit(ctx, "user created", "username", u.Username, "sub", u.ID, "roles", u.Roles)
+	return userRecord(u), nil
+}
+
+// SetUserDisabled implements adminapi.Service.
+func (a *Admin) SetUserDisabled(ctx context.Context, username string, disabled bool) (adminapi.User, error) {
+	if err := a.accounts.SetDisabled(ctx, username, disabled); err != nil {
+		return adminapi.User{}, apiError(err)
+	}
+	u, err := a.cfg.Store.GetUser(ctx, username)
+	if err != nil {
+		return adminapi.User{}, apiError(err)
+	}
+	a.audit(ctx, "user updated", "username", username, "sub", u.ID, "disabled", disabled)
+	if disabled {
+		if err := a.appendEvent(ctx, store.Event{Type: riscAccountDisabled, Subject: u.ID}); err != nil {
+			return adminapi.User{}, err
+		}
+		if _, err := a.revokeUserSessions(ctx, u.ID, "user disabled"); err != nil {
+			return adminapi.User{}, err
+		}
+	}
+	return userRecord(u), nil
+}
+
+// SetPassword implements adminapi.Service.
+func (a *Admin) SetPassword(ctx context.Context, username, pw string) error {
+	if err := a.accounts.SetPassword(ctx, username, pw); err != nil {
+		return apiError(err)
+	}
+	u, err := a.cfg.Store.GetUser(ctx, username)
+	if err != nil {
+		return apiError(err)
+	}
+	a.audit(ctx, "password set", "username", username, "sub", u.ID)
+	if err := a.appendEvent(ctx, store.Event{Type: caepCredentialChange, Subject: u.ID,
+		Data: []byte(`{"credential_type":"password","change_type":"update"}`)}); err != nil {
+		return err
+	}
+	_, err = a.revokeUserSessions(ctx, u.ID, "password changed")
+	return err
+}
+
+// SetRoles implements adminapi.Service.
+func (a *Admin) SetRoles(ctx context.Context, username string, roles []string) (adminapi.User, error) {
+	if err := a.accounts.SetRoles(ctx, username, roles); err != nil {
+		return adminapi.User{}, apiError(err)
+	}
+	a.audit(ctx, "user updated", "username", username, "roles", roles)
+	return a.GetUser(ctx, username)
+}
+
+// ListSessions implements adminapi.Service.
+func (a *Admin) ListSessions(ctx context.Context, username string) ([]adminapi.Session, error) {
+	u, err := a.cfg.Store.GetUser(ctx, username)
+	if err != nil {
+		return nil, apiError(fmt.Errorf("user %q: %w", username, err))
+	}
+	sessions, err := a.cfg.Store.ListSessions(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Session, len(sessions))
+	for i, s := range sessions {
+		out[i] = adminapi.Session{ID: s.FamilyID, ClientID: s.ClientID, Scopes: nonNil(s.Scopes),
+			AuthTime: s.AuthTime, LastUsed: s.LastUsed, ExpiresAt: s.ExpiresAt, Revoked: s.Revoked}
+	}
+	return out, nil
+}
+
+// RevokeSession implements adminapi.Service.
+func (a *Admin) RevokeSession(ctx context.Context, username, sessionID string) error {
+	sessions, err := a.ListSessions(ctx, username)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(sessions, func(s adminapi.Session) bool { return s.ID == sessionID })
+	if i < 0 {
+		return kindError{adminapi.ErrNotFound, fmt.Errorf("user %q has no session %q", username, sessionID)}
+	}
+	u, err := a.cfg.Store.GetUser(ctx, username)
+	if err != nil {
+		return apiError(err)
+	}
+	return a.revokeFamily(ctx, u.ID, sessions[i].ClientID, sessionID, "admin")
+}
+
+// RevokeSessions implements adminapi.Service.
+func (a *Admin) RevokeSessions(ctx context.Context, username string) ([]string, error) {
+	u, err := a.cfg.Store.GetUser(ctx, username)
+	if err != nil {
+		return nil, apiError(fmt.Errorf("user %q: %w", username, err))
+	}
+	return a.revokeUserSessions(ctx, u.ID, "admin")
+}
+
+// revokeUserSessions revokes every refresh token and opaque access token of
+// the user and records a session-revoked event per session.
+func (a *Admin) revokeUserSessions(ctx context.Context, userID, reason string) ([]string, error) {
+	sessions, err := a.cfg.Store.ListSessions(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	families, err := a.cfg.Store.RevokeUserSessions(ctx, userID, a.cfg.Now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	for _, f := range families {
+		var clientID string
+		if i := slices.IndexFunc(sessions, func(s store.Session) bool { return s.FamilyID == f }); i >= 0 {
+			clientID = sessions[i].ClientID
+		}
+		if err := a.revokeFamily(ctx, userID, clientID, f, reason); err != nil {
+			return nil, err
+		}
+	}
+	return nonNil(families), nil
+}
+
+// revokeFamily revokes one session's refresh and opaque access tokens and
+// records the event.
+func (a *Admin) revokeFamily(ctx context.Context, userID, clientID, familyID, reason string) error {
+	now := a.cfg.Now().UTC()
+	if _, err := a.cfg.Store.RevokeRefreshFamily(ctx, familyID, now); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if _, err := a.cfg.Store.RevokeFamilyAccessTokens(ctx, familyID, now); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	data, _ := json.Marshal(map[string]string{"reason": reason})
+	a.audit(ctx, "session revoked", "sub", userID, "sid", familyID, "reason", reason)
+	return a.appendEvent(ctx, store.Event{Type: caepSessionRevoked, Subject: userID, SessionID: familyID,
+		ClientID: clientID, Data: data})
+}
+
+func (a *Admin) appendEvent(ctx context.Context, e store.Event) error {
+	e.CreatedAt = a.cfg.Now().UTC()
+	if _, err := a.cfg.Store.AppendEvent(ctx, e); err != nil {
+		return fmt.Errorf("append %s event: %w", e.Type, err)
+	}
+	return nil
+}
+
+// ListClients implements adminapi.Service.
+func (a *Admin) ListClients(ctx context.Context) ([]adminapi.Client, error) {
+	clients, err := a.cfg.Store.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Client, len(clients))
+	for i, c := range clients {
+		out[i] = clientRecord(c)
+	}
+	return out, nil
+}
+
+// GetClient implements adminapi.Service.
+func (a *Admin) GetClient(ctx context.Context, id string) (adminapi.Client, error) {
+	c, err := a.cfg.Store.GetClient(ctx, id)
+	if err != nil {
+		return adminapi.Client{}, apiError(fmt.Errorf("client %q: %w", id, err))
+	}
+	return clientRecord(c), nil
+}
+
+// CreateClient implements adminapi.Service. The secret is always generated.
+func (a *Admin) CreateClient(ctx context.Context, nc adminapi.NewClient) (adminapi.CreatedClient, error) {
+	if a.cfg.Keyring == nil {
+		return adminapi.CreatedClient{}, errNoKeyring
+	}
+	c, secret, err := a.accounts.AddClient(ctx, accounts.ClientSpec{ID: nc.ID, Public: nc.Public,
+		Grants: nc.Grants, Scopes: nc.Scopes, RedirectURIs: nc.RedirectURIs, Audience: nc.Audience,
+		AuthMethod: nc.AuthMethod, JWKS: nc.JWKS, TrustedProxy: nc.TrustedProxy,
+		AccessTokenFormat: nc.AccessTokenFormat, AccessTokenTTL: time.Duration(nc.AccessTokenTTL),
+		RefreshTokenTTL: time.Duration(nc.RefreshTokenTTL), RefreshAbsoluteTTL: time.Duration(nc.RefreshAbsoluteTTL),
+		ExchangeAudiences: nc.ExchangeAudiences})
+	if err != nil {
+		return adminapi.CreatedClient{}, apiError(err)
+	}
+	a.audit(ctx, "client created", "client_id", c.ID, "grants", c.Grants, "auth_method", c.AuthMethod,
+		"trusted_proxy", c.TrustedProxy)
+	return adminapi.CreatedClient{Client: clientRecord(c), Secret: secret}, nil
+}
+
+// SetClientDisabled implements adminapi.Service.
+func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool) (adminapi.Client, error) {
+	c, err := a.cfg.Store.UpdateClient(ctx, id, func(c *store.Client) error {
+		c.Disabled, c.UpdatedAt = disabled, a.cfg.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return adminapi.Client{}, apiError(fmt.Errorf("client %q: %w", id, err))
+	}
+	a.audit(ctx, "client updated", "client_id", id, "disabled", disabled)
+	return clientRecord(c), nil
+}
+
+// ListKeys implements adminapi.Service.
+func (a *Admin) ListKeys(ctx context.Context) ([]adminapi.Key, error) {
+	keys, err := a.cfg.Store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return keyRecords(keys, a.cfg.Now()), nil
+}
+
+// keyRecords describes keys at now; the active key is the one the server
+// signs with: the newest that can sign.
+func keyRecords(keys []store.SigningKey, now time.Time) []adminapi.Key {
+	keys = slices.Clone(keys)
+	slices.SortStableFunc(keys, func(a, b store.SigningKey) int { return a.ActiveAt.Compare(b.ActiveAt) })
+	active := -1
+	for i, k := range keys {
+		if canSign(k, now) {
+			active = i
+		}
+	}
+	out := make([]adminapi.Key, len(keys))
+	for i, k := range keys {
+		state := adminapi.KeyRetired
+		switch {
+		case i == active:
+			state = adminapi.KeyActive
+		case !inJWKS(k, now):
+			state = adminapi.KeyExpired
+		case k.ActiveAt.After(now):
+			state = adminapi.KeyPending
+		}
+		out[i] = adminapi.Key{ID: k.ID, Algorithm: k.Algorithm, State: state, CreatedAt: k.CreatedAt,
+			ActiveAt: k.ActiveAt, RetiredAt: k.RetiredAt, ExpiresAt: k.ExpiresAt}
+	}
+	return out
+}
+
+// RotateKey implements adminapi.Service.
+func (a *Admin) RotateKey(ctx context.Context, r adminapi.RotateKey) (adminapi.Key, error) {
+	alg := r.Algorithm
+	if alg == "" {
+		alg = a.cfg.SigningAlgorithm
+	}
+	if !slices.Contains(RotatableAlgorithms, alg) {
+		return adminapi.Key{}, invalid("algorithm %q: choose one of %v", alg, RotatableAlgorithms)
+	}
+	if a.cfg.Keyring == nil {
+		return adminapi.Key{}, errNoKeyring
+	}
+	now := a.cfg.Now().UTC()
+	k, err := addSigningKey(ctx, a.cfg.Store, a.cfg.Keyring, alg, now, now.Add(a.cfg.KeyPublishDelay))
+	if err != nil {
+		return adminapi.Key{}, err
+	}
+	a.audit(ctx, "signing key added", "kid", k.ID, "alg", k.Algorithm, "active_at", k.ActiveAt)
+	if a.afterRotate != nil {
+		if err := a.afterRotate(ctx); err != nil {
+			return adminapi.Key{}, err
+		}
+	}
+	return keyRecords([]store.SigningKey{k}, now)[0], nil
+}
+
+var _ adminapi.Service = (*Admin)(nil)
