@@ -27,6 +27,9 @@ func TestDependencyRules(t *testing.T) {
 		forbidden []string
 	}{
 		{"resource", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
+		{"pki", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store", mod + "internal/ca", mod + "internal/devstack"}, sql...)},
+		{"pki/pkitest", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
+		{"internal/ca", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
 		{"demo", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store", mod + "internal/devstack"}, sql...)},
 		{"gateway", append([]string{mod + "authserver", mod + "internal/store"}, sql...)},
 		{"authserver", []string{mod + "gateway"}},

@@ -39,6 +39,7 @@ const (
 	PurposeClientSecret = "client-secret"
 	PurposeSuccessor    = "refresh-successor"
 	PurposeSigningKey   = "signing-key-seal"
+	PurposeCAKey        = "ca-key-seal"
 )
 
 // ErrOpen reports sealed data that is corrupt or sealed under another key.
