@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
@@ -53,6 +54,11 @@ type Config struct {
 	MaxHashConcurrency int
 	// MaxBodyBytes bounds request bodies. If zero, 64 KiB.
 	MaxBodyBytes int64
+
+	// CA, if set, issues service certificates at the issuance endpoint
+	// (POST /pki/v1/issue, announced in discovery) to clients presenting
+	// their own client_credentials token. If nil, there is no endpoint.
+	CA *ca.CA
 
 	// Logger receives audit events and errors. If nil, slog.Default().
 	Logger *slog.Logger
@@ -162,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET "+prefix+pathJWKS, s.handleJWKS)
 	s.mux.HandleFunc(prefix+pathToken, s.handleToken)
+	s.registerPKI(prefix)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return s, nil
 }
@@ -196,6 +203,9 @@ type metadata struct {
 	AccessTokenSigningAlgs   []string `json:"access_token_signing_alg_values_supported,omitempty"`
 	ClaimsSupported          []string `json:"claims_supported"`
 	IDTokenSigningAlgs       []string `json:"id_token_signing_alg_values_supported"`
+	// Gatehouse extensions.
+	PKIIssueEndpoint  string `json:"gatehouse_pki_issue_endpoint,omitempty"`
+	PKIBundleEndpoint string `json:"gatehouse_pki_bundle_endpoint,omitempty"`
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
@@ -218,6 +228,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 			"roles", "sid", "preferred_username", "auth_time"},
 		IDTokenSigningAlgs: []string{s.cfg.SigningAlgorithm},
 	}
+	m.PKIIssueEndpoint, m.PKIBundleEndpoint = s.pkiEndpoints()
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSONCacheable(w, m)
 }
