@@ -17,7 +17,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.AddCommand(newDevCommand(), newAuthServerCommand(), newGatewayCommand(),
-		newUserCommand(), newClientCommand(), newVersionCommand())
+		newUserCommand(), newClientCommand(), newCACommand(), newVersionCommand())
 	return root
 }
 
