@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -61,3 +68,51 @@ func TestCACommands(t *testing.T) {
 		t.Fatalf("a second rotation while one is pending: got no error")
 	}
 }
+
+// TestAuthServerWithCADir runs `gatehouse authserver` with ca_dir and finds
+// the issuance endpoint in its discovery document.
+func TestAuthServerWithCADir(t *testing.T) {
+	data := t.TempDir()
+	if _, err := run(t, "", "ca", "init", "--data", data, "--trust-domain", "prod.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(data, "authserver.yaml")
+	os.WriteFile(cfg, []byte("issuer: http://127.0.0.1\nlisten: 127.0.0.1:0\nstore: sqlite:"+filepath.Join(data, "gh.db")+
+		"\nmaster_key_file: "+filepath.Join(data, "master.key")+"\nca_dir: "+filepath.Join(data, "ca")+"\n"), 0o600)
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runAuthServer(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil))) }()
+	defer func() { cancel(); <-done }()
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(logs.String(), `authorization server ready" addr=`); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	if addr == "" {
+		t.Fatalf("the server did not start: %s", logs.String())
+	}
+	resp, err := http.Get("http://" + addr + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d map[string]any
+	json.NewDecoder(resp.Body).Decode(&d)
+	if d["gatehouse_pki_issue_endpoint"] != "http://127.0.0.1/pki/v1/issue" {
+		t.Fatalf("got discovery %v, want the issuance endpoint", d)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -31,6 +31,10 @@ type AuthServer struct {
 	RefreshAbsoluteTTL time.Duration  `yaml:"refresh_absolute_ttl"` // default 720h
 	RefreshGrace       *time.Duration `yaml:"refresh_grace"`        // default 10s; 0s turns it off
 	SigningAlgorithm   string         `yaml:"signing_algorithm"`    // ES256 (default), RS256, EdDSA
+	// CADir is the folder of the built-in CA (DATA/ca after `gatehouse ca
+	// init --data DATA`), sealed with the same master key. If set, the
+	// server issues service certificates (docs/mtls.md); if empty, it does not.
+	CADir string `yaml:"ca_dir"`
 }
 
 // LoadAuthServer reads and checks an authorization server file.
