@@ -74,8 +74,12 @@ func (m *mesh) listener(ln net.Listener, name string) net.Listener {
 	for _, p := range peers[name] {
 		allowed = append(allowed, m.id(p))
 	}
+	authorize := pki.AuthorizeOneOf(allowed...)
+	if len(allowed) == 1 {
+		authorize = pki.AuthorizeID(allowed[0])
+	}
 	src := m.sources[name]
-	cfg := pki.ServerConfig(src, src, pki.AuthorizeOneOf(allowed...), pki.WithLogger(m.logger.With("component", name)))
+	cfg := pki.ServerConfig(src, src, authorize, pki.WithLogger(m.logger.With("component", name)))
 	return tls.NewListener(ln, cfg)
 }
 
