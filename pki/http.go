@@ -80,8 +80,11 @@ func (h *HTTPIssuer) Issue(ctx context.Context, csr []byte) ([]*x509.Certificate
 		return nil, nil, fmt.Errorf("pki: issuance response: %w", err)
 	}
 	chain, err := parsePEMCertificates([]byte(ir.CertificateChain))
-	if err != nil || len(chain) == 0 {
-		return nil, nil, fmt.Errorf("pki: issuance response: no certificate chain (%v)", err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: issuance response: certificate chain: %w", err)
+	}
+	if len(chain) == 0 {
+		return nil, nil, errors.New("pki: issuance response: no certificate chain")
 	}
 	id, err := spiffeid.FromString(ir.SPIFFEID)
 	if err != nil {

@@ -18,7 +18,10 @@ import (
 // at each handshake. The minimum version is TLS 1.3.
 //
 // Use it as http.Server.TLSConfig with ServeTLS(ln, "", ""), or with
-// tls.NewListener. It panics if an argument is nil.
+// tls.NewListener. Do not add Certificates to it: Go serves those, not
+// GetCertificate's, to clients that send no server name (httptest's
+// StartTLS adds its own; wrap the test server's Listener instead). It
+// panics if an argument is nil.
 func ServerConfig(svid x509svid.Source, bundle x509bundle.Source, authorize Authorizer, opts ...Option) *tls.Config {
 	mustHave(svid, bundle, authorize)
 	c := tlsconfig.MTLSServerConfig(svid, bundle, authorize.explained())

@@ -3,9 +3,10 @@
 // servers:
 //
 //	ca := pkitest.NewCA(t)
-//	srv := httptest.NewUnstartedServer(h)
-//	srv.TLS = pki.ServerConfig(ca.Source("orders"), ca, pki.AuthorizeID(ca.ID("gateway")))
-//	srv.StartTLS()
+//	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+//	go http.Serve(tls.NewListener(ln, pki.ServerConfig(ca.Source("orders"), ca, pki.AuthorizeID(ca.ID("gateway")))), h)
+//	tr := &http.Transport{TLSClientConfig: pki.ClientConfig(ca.Source("gateway"), ca, pki.AuthorizeID(ca.ID("orders")))}
+//	resp, err := (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String())
 //
 // The CA lives in memory and is Gatehouse's own (internal/ca): its
 // certificates are what `gatehouse dev` and the issuance endpoint issue.
