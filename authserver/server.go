@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
@@ -85,6 +86,11 @@ type Config struct {
 	// registry of the server's own; AdminHandler serves /metrics when the
 	// Registerer is also a prometheus.Gatherer (as a *prometheus.Registry is).
 	Registerer prometheus.Registerer
+
+	// CA, if set, issues service certificates at the issuance endpoint
+	// (POST /pki/v1/issue, announced in discovery) to clients presenting
+	// their own client_credentials token. If nil, there is no endpoint.
+	CA *ca.CA
 
 	// Logger receives audit events and errors. If nil, slog.Default().
 	Logger *slog.Logger
@@ -237,6 +243,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+prefix+pathUserinfo, s.handleUserinfo)
 	s.mux.HandleFunc(prefix+pathIntrospect, s.handleIntrospect)
 	s.mux.HandleFunc(prefix+pathRevoke, s.handleRevoke)
+	s.registerPKI(prefix)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return s, nil
 }
@@ -305,6 +312,9 @@ type metadata struct {
 
 	// Algorithms of private_key_jwt client assertions.
 	TokenEndpointAuthSigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	// Gatehouse extensions.
+	PKIIssueEndpoint  string `json:"gatehouse_pki_issue_endpoint,omitempty"`
+	PKIBundleEndpoint string `json:"gatehouse_pki_bundle_endpoint,omitempty"`
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
@@ -341,6 +351,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 	// endpoint does.
 	m.IntrospectionEndpoint, m.IntrospectionAuthMethods = s.cfg.Issuer+pathIntrospect, m.TokenEndpointAuthMethods
 	m.RevocationEndpoint, m.RevocationAuthMethods = s.cfg.Issuer+pathRevoke, m.TokenEndpointAuthMethods
+	m.PKIIssueEndpoint, m.PKIBundleEndpoint = s.pkiEndpoints()
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSONCacheable(w, m)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,7 +22,10 @@ func newDevCommand() *cobra.Command {
 (127.0.0.1:9000) with its admin API (127.0.0.1:9001, a new token printed at
 each start), the gateway (127.0.0.1:8080) and the demo services orders
 (127.0.0.1:9101) and consumers (127.0.0.1:9102), with the embedded SQLite store
-in the data folder. It seeds users and clients from --seed, or from a built-in
+in the data folder. The gateway reaches the services over mutual TLS with
+certificates from the built-in CA in DATA/ca (SPIFFE IDs
+spiffe://gatehouse.internal/svc/<name>, renewed in process): orders admits only
+the gateway, consumers the gateway and orders. It seeds users and clients from --seed, or from a built-in
 demo seed with fresh random passwords, prints them with a few curl lines to
 try, prints "ready" once every listener accepts, and stops on SIGINT/SIGTERM.`,
 		Args: cobra.NoArgs,
@@ -38,14 +42,14 @@ try, prints "ready" once every listener accepts, and stops on SIGINT/SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			printBanner(cmd.OutOrStdout(), stack, seedFile)
+			printBanner(cmd.OutOrStdout(), stack, seedFile, o.DataDir)
 			<-cmd.Context().Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "shutting down")
 			return stack.Close()
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.DataDir, "data", devstack.DefaultDataDir, "data folder: SQLite database and master key")
+	f.StringVar(&o.DataDir, "data", devstack.DefaultDataDir, "data folder: SQLite database, master key and CA")
 	f.StringVar(&seedFile, "seed", "", "seed file of users and clients (default: built-in demo seed with random passwords)")
 	f.StringVar(&o.GatewayAddr, "gateway-addr", devstack.DefaultGatewayAddr, "gateway listen address")
 	f.StringVar(&o.AuthAddr, "authserver-addr", devstack.DefaultAuthAddr, "authorization server listen address")
@@ -55,14 +59,15 @@ try, prints "ready" once every listener accepts, and stops on SIGINT/SIGTERM.`,
 	return cmd
 }
 
-func printBanner(w io.Writer, s *devstack.Stack, seedFile string) {
+func printBanner(w io.Writer, s *devstack.Stack, seedFile, dataDir string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGatehouse dev — the Access Token pattern on loopback\n\n")
 	fmt.Fprintf(&b, "  gateway               %s   (routes /api/orders, /api/admin/orders [role admin], /api/consumers)\n", s.GatewayURL)
 	fmt.Fprintf(&b, "  authorization server  %s   (discovery: %s/.well-known/openid-configuration)\n", s.IssuerURL, s.IssuerURL)
 	fmt.Fprintf(&b, "  admin API             %s   (token: %s, also in %s; metrics: %s/metrics)\n", s.AdminURL, s.AdminToken, s.AdminTokenFile, s.AdminURL)
-	fmt.Fprintf(&b, "  orders service        %s\n", s.OrdersURL)
-	fmt.Fprintf(&b, "  consumers service     %s\n\n", s.ConsumersURL)
+	fmt.Fprintf(&b, "  orders service        %s  (mTLS: admits svc/gateway)\n", s.OrdersURL)
+	fmt.Fprintf(&b, "  consumers service     %s  (mTLS: admits svc/gateway, svc/orders)\n", s.ConsumersURL)
+	fmt.Fprintf(&b, "  service identities    spiffe://%s/svc/<name>, CA in %s\n\n", s.CA.TrustDomain().Name(), filepath.Join(dataDir, "ca"))
 	from := "built-in demo seed, new random passwords this run"
 	if seedFile != "" {
 		from = seedFile

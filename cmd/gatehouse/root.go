@@ -17,7 +17,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.AddCommand(newDevCommand(), newAuthServerCommand(), newGatewayCommand(),
-		newUserCommand(), newClientCommand(), newKeysCommand(), newVersionCommand())
+		newUserCommand(), newClientCommand(), newKeysCommand(), newCACommand(), newVersionCommand())
 	return root
 }
 

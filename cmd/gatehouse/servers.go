@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authserver"
 	"github.com/gatehouse-dev/gatehouse/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/serve"
@@ -58,8 +59,14 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 			return err
 		}
 	}
+	var issuer *ca.CA
+	if c.CADir != "" {
+		if issuer, err = ca.Open(ca.Config{Dir: c.CADir, Keyring: kr}); err != nil {
+			return err
+		}
+	}
 	as, err := authserver.New(ctx, authserver.Config{
-		Issuer: c.Issuer, Store: st, Keyring: kr, Audience: c.Audience,
+		Issuer: c.Issuer, Store: st, Keyring: kr, Audience: c.Audience, CA: issuer,
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 		RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, RefreshGrace: c.Grace(),
 		SigningAlgorithm: c.SigningAlgorithm, SessionTTL: c.SessionTTL, Logger: logger,

@@ -57,6 +57,10 @@ type AuthServer struct {
 	// AdminToken is read from AdminTokenFile or the environment by
 	// LoadAuthServer.
 	AdminToken string `yaml:"-"`
+	// CADir is the folder of the built-in CA (DATA/ca after `gatehouse ca
+	// init --data DATA`), sealed with the same master key. If set, the
+	// server issues service certificates (docs/mtls.md); if empty, it does not.
+	CADir string `yaml:"ca_dir"`
 }
 
 // LoginThrottle is the login_throttle block of the authorization server

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/demo"
 	"github.com/gatehouse-dev/gatehouse/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
@@ -53,7 +54,8 @@ const (
 
 // Options configure Start. Zero values give `gatehouse dev`'s defaults.
 type Options struct {
-	// DataDir holds the SQLite database and the master key; default ".gatehouse".
+	// DataDir holds the SQLite database, the master key and the CA; default
+	// ".gatehouse".
 	DataDir string
 	// Seed to apply; if nil, the built-in demo seed with random passwords.
 	Seed *config.Seed
@@ -90,11 +92,14 @@ type Stack struct {
 	AdminURL, AdminToken string
 	// AdminTokenFile is where AdminToken is written.
 	AdminTokenFile string
+	// CA issues the service certificates; it lives in the data folder.
+	CA *ca.CA
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errs   chan error
 	owned  store.Store // closed by Close when Start opened it
+	mesh   *mesh
 }
 
 // Start listens on every address, builds the parts and serves them until
@@ -115,8 +120,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	authLn, ordersLn, consumersLn, gatewayLn, adminLn := lns[0], lns[1], lns[2], lns[3], lns[4]
 	s.AdminURL = "http://" + adminLn.Addr().String()
 	s.IssuerURL = "http://" + authLn.Addr().String()
-	s.OrdersURL = "http://" + ordersLn.Addr().String()
-	s.ConsumersURL = "http://" + consumersLn.Addr().String()
+	s.OrdersURL = "https://" + ordersLn.Addr().String()
+	s.ConsumersURL = "https://" + consumersLn.Addr().String()
 	s.GatewayURL = "http://" + gatewayLn.Addr().String()
 
 	kr, err := keyring.LoadFile(filepath.Join(o.DataDir, masterKeyFile), true)
@@ -138,8 +143,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		closeAll(lns)
 		return nil, err
 	}
+	if s.mesh, err = startMesh(ctx, o.DataDir, kr, o.Logger); err != nil {
+		closeAll(lns)
+		return nil, err
+	}
+	s.CA = s.mesh.ca
 	as, err := authserver.New(ctx, authserver.Config{
-		Issuer: s.IssuerURL, Store: s.Store, Keyring: kr, Audience: []string{Audience},
+		Issuer: s.IssuerURL, Store: s.Store, Keyring: kr, Audience: []string{Audience}, CA: s.CA,
 		AccessTokenTTL: o.AccessTokenTTL, RefreshGrace: o.RefreshGrace, PasswordParams: o.PasswordParams,
 		Logger: o.Logger.With("component", "authserver"), AdminToken: s.AdminToken,
 	})
@@ -156,8 +166,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.serve(ctx, o, authLn, as)
 	s.serve(ctx, o, adminLn, as.AdminHandler())
 	s.runBackground(ctx, as)
-	s.serve(ctx, o, ordersLn, o.Wrap("orders", demo.NewOrders(s.verifier())))
-	s.serve(ctx, o, consumersLn, o.Wrap("consumers", demo.NewConsumers(s.verifier())))
+	s.serve(ctx, o, s.mesh.listener(ordersLn, "orders"), o.Wrap("orders", demo.NewOrders(s.verifier())))
+	s.serve(ctx, o, s.mesh.listener(consumersLn, "consumers"), o.Wrap("consumers", demo.NewConsumers(s.verifier())))
 	s.serve(ctx, o, gatewayLn, gw)
 	return s, nil
 }
@@ -262,15 +272,17 @@ func (s *Stack) verifier() *resource.Verifier {
 
 // gatewayConfig is the dev gateway: /api/admin/orders needs role admin and
 // goes to orders' /orders; /api/orders to orders; /api/consumers to consumers.
+// Each route reaches its upstream over mTLS, expecting its SPIFFE ID.
 func (s *Stack) gatewayConfig(o Options, secret string) gateway.Config {
+	toOrders := s.mesh.transport("orders")
 	return gateway.Config{
 		Issuer: s.IssuerURL, Audience: []string{Audience}, TokenURL: s.TokenURL,
 		ClientID: GatewayClientID, ClientSecret: secret,
 		Routes: []gateway.Route{
 			{Prefix: "/api/admin/orders", Upstream: s.OrdersURL, StripPrefix: "/api/admin",
-				Rules: []gateway.Rule{{Roles: []string{"admin"}}}},
-			{Prefix: "/api/orders", Upstream: s.OrdersURL, StripPrefix: "/api"},
-			{Prefix: "/api/consumers", Upstream: s.ConsumersURL, StripPrefix: "/api"},
+				Rules: []gateway.Rule{{Roles: []string{"admin"}}}, Transport: toOrders},
+			{Prefix: "/api/orders", Upstream: s.OrdersURL, StripPrefix: "/api", Transport: toOrders},
+			{Prefix: "/api/consumers", Upstream: s.ConsumersURL, StripPrefix: "/api", Transport: s.mesh.transport("consumers")},
 		},
 		Logger: o.Logger.With("component", "gateway"),
 	}
@@ -303,6 +315,10 @@ func (s *Stack) Wait() error {
 func (s *Stack) Close() error {
 	s.cancel()
 	err := s.Wait()
+	if s.mesh != nil {
+		s.mesh.Close()
+		s.mesh = nil
+	}
 	if s.owned != nil {
 		err = errors.Join(err, s.owned.Close())
 		s.owned = nil

@@ -51,6 +51,7 @@ const (
 	// PurposeRevocation keys the records that mark a JWT access token (by
 	// jti) or a session (by family) as revoked before its tokens expire.
 	PurposeRevocation = "revocation-marker"
+	PurposeCAKey      = "ca-key-seal"
 )
 
 // ErrOpen reports sealed data that is corrupt or sealed under another key.

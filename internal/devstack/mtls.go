@@ -1,0 +1,102 @@
+package devstack
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/gatehouse-dev/gatehouse/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/keyring"
+	"github.com/gatehouse-dev/gatehouse/pki"
+)
+
+// TrustDomain is the SPIFFE trust domain of a dev stack's CA when the data
+// folder holds none yet.
+const TrustDomain = "gatehouse.internal"
+
+// caDir is the CA's folder inside the data folder.
+const caDir = "ca"
+
+// peers says which services may call each demo service over mTLS: orders
+// admits only the gateway; consumers admits the gateway and orders.
+var peers = map[string][]string{
+	"orders":    {GatewayClientID},
+	"consumers": {GatewayClientID, "orders"},
+}
+
+// mesh holds the service identities of a dev stack: the CA in the data
+// folder and one rotating certificate source per part.
+type mesh struct {
+	ca      *ca.CA
+	sources map[string]*pki.RotatingSource
+	logger  *slog.Logger
+}
+
+// startMesh opens (or creates) the CA in dataDir and gets certificates for
+// the gateway and the demo services from it, renewed in process.
+func startMesh(ctx context.Context, dataDir string, kr *keyring.Keyring, logger *slog.Logger) (*mesh, error) {
+	cfg := ca.Config{Dir: filepath.Join(dataDir, caDir), Keyring: kr}
+	c, err := ca.Open(cfg)
+	if errors.Is(err, ca.ErrNotInitialized) {
+		cfg.TrustDomain = spiffeid.RequireTrustDomainFromString(TrustDomain)
+		c, err = ca.Init(cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &mesh{ca: c, sources: map[string]*pki.RotatingSource{}, logger: logger}
+	for _, name := range []string{GatewayClientID, "orders", "consumers"} {
+		src, err := pki.NewRotatingSource(ctx, c.Issuer(name), pki.WithLogger(logger.With("component", name)))
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.sources[name] = src
+	}
+	return m, nil
+}
+
+// id is the SPIFFE ID of the part name.
+func (m *mesh) id(name string) spiffeid.ID {
+	return pki.MustServiceID(m.ca.TrustDomain(), name)
+}
+
+// listener wraps ln in mTLS for the service name, admitting its peers.
+func (m *mesh) listener(ln net.Listener, name string) net.Listener {
+	var allowed []spiffeid.ID
+	for _, p := range peers[name] {
+		allowed = append(allowed, m.id(p))
+	}
+	authorize := pki.AuthorizeOneOf(allowed...)
+	if len(allowed) == 1 {
+		authorize = pki.AuthorizeID(allowed[0])
+	}
+	src := m.sources[name]
+	cfg := pki.ServerConfig(src, src, authorize, pki.WithLogger(m.logger.With("component", name)))
+	return tls.NewListener(ln, cfg)
+}
+
+// transport is the gateway's transport to the upstream service name: mTLS
+// with the gateway's certificate, expecting exactly that service's ID.
+func (m *mesh) transport(upstream string) http.RoundTripper {
+	src := m.sources[GatewayClientID]
+	t := gateway.NewTransport()
+	t.TLSClientConfig = pki.ClientConfig(src, src, pki.AuthorizeID(m.id(upstream)),
+		pki.WithLogger(m.logger.With("component", GatewayClientID)))
+	return t
+}
+
+// Close stops the renewals.
+func (m *mesh) Close() error {
+	for _, s := range m.sources {
+		s.Close()
+	}
+	return nil
+}
