@@ -67,7 +67,7 @@ func stripSessionCookies(h http.Header) {
 	}
 	kept := lines[:0:0]
 	for _, line := range lines {
-		if !strings.Contains(strings.ToLower(line), "gh_") {
+		if !containsGH(line) {
 			kept = append(kept, line)
 			continue
 		}
@@ -96,4 +96,15 @@ func stripSessionCookies(h http.Header) {
 		return
 	}
 	h["Cookie"] = kept
+}
+
+// containsGH reports whether s contains "gh_" in any case, without the
+// allocation of strings.ToLower: most Cookie headers hold no session cookie.
+func containsGH(s string) bool {
+	for i := 0; i+3 <= len(s); i++ {
+		if s[i]|0x20 == 'g' && s[i+1]|0x20 == 'h' && s[i+2] == '_' {
+			return true
+		}
+	}
+	return false
 }

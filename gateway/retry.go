@@ -27,7 +27,7 @@ type retryTransport struct {
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := sessionFrom(req.Context())
-	if st == nil || !st.authenticated || st.refreshed {
+	if st == nil || !st.authenticated || st.refreshed || st.refresh == "" {
 		// A token refreshed in this request is as fresh as it gets: another
 		// refresh would not help, and would cost a grant per request.
 		return t.next.RoundTrip(req)

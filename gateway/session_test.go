@@ -581,3 +581,36 @@ func jsonBody(v any) io.ReadCloser {
 	b, _ := json.Marshal(v)
 	return io.NopCloser(bytes.NewReader(b))
 }
+
+// TestSessionCookiesAfterInformational: the reverse proxy clears the
+// response headers after relaying a 1xx response from the upstream; the
+// renewed cookies must still reach the client with the final response.
+func TestSessionCookiesAfterInformational(t *testing.T) {
+	fx := newFixture(t)
+	as := newSessionAS(t, fx)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</app.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	gw := httptest.NewServer(fx.sessionGateway(t, as, []Route{{Prefix: "/api", Upstream: up.URL}}))
+	t.Cleanup(gw.Close)
+	expired := fx.mintFor(t, "alice", func(c *jose.Claims) { c.Expiry = jose.NewNumericDate(fx.clock.Now().Add(-time.Hour)) })
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, gw.URL+"/api/x", nil)
+	req.Header = cookieHeader(expired, as.newRefresh("alice"))
+	resp, err := gw.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := map[string]bool{}
+	for _, c := range resp.Cookies() {
+		got[c.Name] = c.Value != ""
+	}
+	if resp.StatusCode != http.StatusOK || !got[hostCookies.access] || !got[hostCookies.refresh] {
+		t.Errorf("got %d with Set-Cookie %q, want 200 with the renewed cookies", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+}
