@@ -174,9 +174,15 @@ func (b *basicAuth) tokenEndpoint(ctx context.Context) (string, error) {
 	return b.tokenURL, nil
 }
 
-// discoverTokenURL reads token_endpoint from the issuer's metadata
-// (OpenID Connect discovery, then RFC 8414).
+// discoverTokenURL reads token_endpoint from the issuer's metadata.
 func discoverTokenURL(ctx context.Context, client *http.Client, issuer string) (string, error) {
+	meta, err := discover(ctx, client, issuer)
+	return meta.TokenEndpoint, err
+}
+
+// discover reads the issuer's metadata (OpenID Connect discovery, then
+// RFC 8414); it must name the issuer and a token endpoint.
+func discover(ctx context.Context, client *http.Client, issuer string) (metadata, error) {
 	base := strings.TrimSuffix(issuer, "/")
 	var lastErr error
 	for _, u := range []string{base + "/.well-known/openid-configuration", base + "/.well-known/oauth-authorization-server"} {
@@ -186,16 +192,17 @@ func discoverTokenURL(ctx context.Context, client *http.Client, issuer string) (
 			continue
 		}
 		if meta.Issuer != issuer || meta.TokenEndpoint == "" {
-			return "", fmt.Errorf("discovery %s: issuer %q (want %q), token_endpoint %q", u, meta.Issuer, issuer, meta.TokenEndpoint)
+			return metadata{}, fmt.Errorf("discovery %s: issuer %q (want %q), token_endpoint %q", u, meta.Issuer, issuer, meta.TokenEndpoint)
 		}
-		return meta.TokenEndpoint, nil
+		return meta, nil
 	}
-	return "", fmt.Errorf("discovery: %w", lastErr)
+	return metadata{}, fmt.Errorf("discovery: %w", lastErr)
 }
 
 type metadata struct {
-	Issuer        string `json:"issuer"`
-	TokenEndpoint string `json:"token_endpoint"`
+	Issuer             string `json:"issuer"`
+	TokenEndpoint      string `json:"token_endpoint"`
+	RevocationEndpoint string `json:"revocation_endpoint"` // RFC 8414 §2, RFC 7009
 }
 
 func fetchMetadata(ctx context.Context, client *http.Client, u string) (metadata, error) {

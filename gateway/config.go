@@ -26,6 +26,12 @@ type Config struct {
 	ClientSecret string
 	// TokenURL of the authorization server; if empty, read from discovery.
 	TokenURL string
+	// RevocationURL of the authorization server (RFC 7009), where logout
+	// revokes the session's refresh token; if empty, revocation_endpoint
+	// from discovery.
+	RevocationURL string
+	// Session configures browser sessions; off unless Session.Enabled.
+	Session SessionConfig
 	// Routes are matched in order; the first match wins.
 	Routes []Route
 	// Verifier checks bearer tokens; if nil, a resource.Verifier for Issuer
@@ -100,6 +106,9 @@ func (c *Config) setDefaults() error {
 		if err := r.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("route %d (%s): %w", i+1, r.Prefix, err))
 		}
+	}
+	if err := c.Session.setDefaults(c); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gateway config: %w", err)

@@ -9,6 +9,15 @@
 // with "Authorization: Bearer <access token>" and every incoming identity
 // header stripped.
 //
+// With Config.Session enabled it also serves browsers (session.go, login.go,
+// csrf.go, retry.go): a login form whose password grant sets the tokens in
+// __Host- cookies, refresh of expired access tokens before forwarding
+// (RFC 6749 §1.5 steps G–H, one grant per refresh token at a time) and after
+// an upstream refused one (step F), logout with revocation (RFC 7009), and
+// same-origin checks for cookie-authenticated unsafe requests.
+// docs/sessions.md describes it for operators.
+//
 // The gateway talks to the authorization server over HTTP only, through
-// discovery and the token endpoint, so it works with any standard server.
+// discovery and the token and revocation endpoints, so it works with any
+// standard server.
 package gateway

@@ -26,6 +26,9 @@ func setChallenges(w http.ResponseWriter, code, desc string) {
 
 // unauthorized answers a request whose authentication failed.
 func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
+	if g.sessions != nil && g.sessions.unauthorized(w, r, err) {
+		return
+	}
 	switch {
 	case errors.Is(err, errNoCredentials):
 		setChallenges(w, "", "")

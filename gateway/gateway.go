@@ -22,6 +22,8 @@ type Gateway struct {
 	verify resource.TokenVerifier
 	basic  *basicAuth      // nil when no client credentials are configured
 	strip  map[string]bool // identity headers, by cgiName
+
+	sessions *sessions // nil when browser sessions are off
 }
 
 // route is a Route with its proxy built.
@@ -50,11 +52,23 @@ func New(cfg Config) (*Gateway, error) {
 	for _, r := range cfg.Routes {
 		g.routes = append(g.routes, g.newRoute(r))
 	}
+	if cfg.Session.Enabled {
+		g.sessions = newSessions(&cfg, g.verify, g.basic)
+		for _, rt := range g.routes {
+			rt.proxy.Transport = &retryTransport{next: rt.proxy.Transport, s: g.sessions}
+		}
+	}
 	return g, nil
 }
 
 // ServeHTTP is the gateway's request path.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.sessions != nil {
+		if g.sessions.serve(w, r) { // login and logout
+			return
+		}
+		w, r = g.sessions.begin(w, r)
+	}
 	rt := g.match(r)
 	if rt == nil {
 		writeError(w, &oauth.Error{Code: "not_found", Description: "no route", Status: http.StatusNotFound})
@@ -144,6 +158,9 @@ var errNoCredentials = errors.New("gateway: no credentials")
 func (g *Gateway) authenticate(r *http.Request) (*resource.Principal, string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if st := sessionFrom(r.Context()); st != nil {
+			return g.sessions.authenticate(r, st)
+		}
 		return nil, "", errNoCredentials
 	}
 	if token, ok := resource.BearerToken(r); ok {
@@ -182,6 +199,7 @@ func (g *Gateway) newRoute(r Route) *route {
 					delete(pr.Out.Header, name)
 				}
 			}
+			stripSessionCookies(pr.Out.Header)
 			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, r.StripPrefix)
 			pr.Out.URL.RawPath = ""
 			pr.SetURL(upstream)

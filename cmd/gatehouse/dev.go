@@ -63,6 +63,7 @@ func printBanner(w io.Writer, s *devstack.Stack, seedFile, dataDir string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGatehouse dev — the Access Token pattern on loopback\n\n")
 	fmt.Fprintf(&b, "  gateway               %s   (routes /api/orders, /api/admin/orders [role admin], /api/consumers)\n", s.GatewayURL)
+	fmt.Fprintf(&b, "  in a browser          %s/api/consumers/me   (sign in at /login, sign out at /logout)\n", s.GatewayURL)
 	fmt.Fprintf(&b, "  authorization server  %s   (discovery: %s/.well-known/openid-configuration)\n", s.IssuerURL, s.IssuerURL)
 	fmt.Fprintf(&b, "  admin API             %s   (token: %s, also in %s; metrics: %s/metrics)\n", s.AdminURL, s.AdminToken, s.AdminTokenFile, s.AdminURL)
 	fmt.Fprintf(&b, "  orders service        %s  (mTLS: admits svc/gateway)\n", s.OrdersURL)

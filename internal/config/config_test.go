@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,12 @@ routes:
     rules:
       - methods: [GET]
         roles: [admin]
+revocation_url: http://127.0.0.1:9000/oauth2/revoke
+session:
+  enabled: true
+  same_site: strict
+  public_url: https://app.example.com
+  refresh_before: 20s
 `)
 	c, gc, err := LoadGateway(p)
 	if err != nil {
@@ -77,6 +84,14 @@ routes:
 	if c.Listen != "127.0.0.1:8080" || gc.ClientSecret != "s3cr3t-from-file" || len(gc.Routes) != 1 ||
 		gc.Routes[0].Rules[0].Roles[0] != "admin" || gc.Routes[0].StripPrefix != "/api" {
 		t.Fatalf("got %+v / %+v, want the file's values", c, gc)
+	}
+	if s := gc.Session; !s.Enabled || s.SameSite != http.SameSiteStrictMode || s.PublicURL != "https://app.example.com" ||
+		s.RefreshBefore != 20*time.Second || gc.RevocationURL != "http://127.0.0.1:9000/oauth2/revoke" {
+		t.Fatalf("got session %+v, revocation_url %q, want the file's values", s, gc.RevocationURL)
+	}
+	if _, _, err := LoadGateway(write(t, "samesite.yaml", "issuer: http://x\naudience: [a]\nroutes: []\nsession: {same_site: none}\n")); err == nil ||
+		!strings.Contains(err.Error(), "same_site") {
+		t.Fatalf("same_site none: got %v, want an error naming same_site", err)
 	}
 	t.Setenv(EnvGatewaySecret, "")
 	if _, _, err := LoadGateway(write(t, "nosecret.yaml", "issuer: http://x\naudience: [a]\nclient_id: gw\nroutes: []\n")); err == nil {

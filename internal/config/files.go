@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -135,6 +136,9 @@ type Gateway struct {
 	Audience []string `yaml:"audience"`
 	// TokenURL; default from discovery.
 	TokenURL string `yaml:"token_url"`
+	// RevocationURL (RFC 7009), where logout revokes refresh tokens;
+	// default from discovery.
+	RevocationURL string `yaml:"revocation_url"`
 	// ClientID and the secret of the gateway's confidential client; the
 	// secret from ClientSecretFile, or the environment variable
 	// GATEHOUSE_GATEWAY_CLIENT_SECRET.
@@ -143,6 +147,38 @@ type Gateway struct {
 	StripHeaders     []string `yaml:"strip_headers"`
 	MaxBodyBytes     int64    `yaml:"max_body_bytes"`
 	Routes           []Route  `yaml:"routes"`
+	// Session configures browser sessions (docs/sessions.md).
+	Session Session `yaml:"session"`
+}
+
+// Session is the session block of the gateway file; see
+// gateway.SessionConfig for each field's meaning and default.
+type Session struct {
+	Enabled            bool          `yaml:"enabled"`
+	LoginPath          string        `yaml:"login_path"`
+	LogoutPath         string        `yaml:"logout_path"`
+	SameSite           string        `yaml:"same_site"` // lax (default) or strict
+	PublicURL          string        `yaml:"public_url"`
+	RefreshBefore      time.Duration `yaml:"refresh_before"`
+	ReuseWindow        time.Duration `yaml:"reuse_window"`
+	RetryBodyBytes     int64         `yaml:"retry_body_bytes"`
+	InsecureDevCookies bool          `yaml:"insecure_dev_cookies"`
+}
+
+// config converts the block to gateway.SessionConfig.
+func (s Session) config() (gateway.SessionConfig, error) {
+	sc := gateway.SessionConfig{Enabled: s.Enabled, LoginPath: s.LoginPath, LogoutPath: s.LogoutPath,
+		PublicURL: s.PublicURL, RefreshBefore: s.RefreshBefore, ReuseWindow: s.ReuseWindow,
+		RetryBodyBytes: s.RetryBodyBytes, InsecureDevCookies: s.InsecureDevCookies}
+	switch strings.ToLower(s.SameSite) {
+	case "", "lax":
+		sc.SameSite = http.SameSiteLaxMode
+	case "strict":
+		sc.SameSite = http.SameSiteStrictMode
+	default:
+		return sc, fmt.Errorf("session: same_site %q: want lax or strict", s.SameSite)
+	}
+	return sc, nil
 }
 
 // Route is a route of the gateway file.
@@ -174,8 +210,13 @@ func LoadGateway(path string) (*Gateway, gateway.Config, error) {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
-	gc := gateway.Config{Issuer: c.Issuer, Audience: c.Audience, TokenURL: c.TokenURL,
+	gc := gateway.Config{Issuer: c.Issuer, Audience: c.Audience, TokenURL: c.TokenURL, RevocationURL: c.RevocationURL,
 		ClientID: c.ClientID, StripHeaders: c.StripHeaders, MaxBodyBytes: c.MaxBodyBytes}
+	sc, err := c.Session.config()
+	if err != nil {
+		return nil, gateway.Config{}, fmt.Errorf("gateway config %s: %w", path, err)
+	}
+	gc.Session = sc
 	if c.ClientID != "" {
 		secret, err := readSecret(c.ClientSecretFile, EnvGatewaySecret)
 		if err != nil {

@@ -71,6 +71,9 @@ type Options struct {
 	RefreshGrace time.Duration
 	// PasswordParams; default password.Default.
 	PasswordParams password.Params
+	// Gateway, when set, adjusts the gateway's configuration before the
+	// gateway is built (tests: session settings, a counting transport).
+	Gateway func(*gateway.Config)
 	// Wrap, when set, wraps each upstream service's handler (name is
 	// "orders" or "consumers"), e.g. to observe what reaches it.
 	Wrap func(name string, h http.Handler) http.Handler
@@ -158,7 +161,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.TokenURL = as.TokenURL()
-	gw, err := gateway.New(s.gatewayConfig(o, gatewaySecret))
+	gc := s.gatewayConfig(o, gatewaySecret)
+	if o.Gateway != nil {
+		o.Gateway(&gc)
+	}
+	gw, err := gateway.New(gc)
 	if err != nil {
 		closeAll(lns)
 		return nil, err
@@ -273,6 +280,8 @@ func (s *Stack) verifier() *resource.Verifier {
 // gatewayConfig is the dev gateway: /api/admin/orders needs role admin and
 // goes to orders' /orders; /api/orders to orders; /api/consumers to consumers.
 // Each route reaches its upstream over mTLS, expecting its SPIFFE ID.
+// Browser sessions are on: /login and /logout, with __Host- cookies, which
+// Chromium keeps on http://127.0.0.1 (docs/sessions.md).
 func (s *Stack) gatewayConfig(o Options, secret string) gateway.Config {
 	toOrders := s.mesh.transport("orders")
 	return gateway.Config{
@@ -284,7 +293,8 @@ func (s *Stack) gatewayConfig(o Options, secret string) gateway.Config {
 			{Prefix: "/api/orders", Upstream: s.OrdersURL, StripPrefix: "/api", Transport: toOrders},
 			{Prefix: "/api/consumers", Upstream: s.ConsumersURL, StripPrefix: "/api", Transport: s.mesh.transport("consumers")},
 		},
-		Logger: o.Logger.With("component", "gateway"),
+		Session: gateway.SessionConfig{Enabled: true},
+		Logger:  o.Logger.With("component", "gateway"),
 	}
 }
 
