@@ -150,6 +150,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 		Roles: c.Roles, Scopes: strings.Fields(c.Scope), Audience: c.Audience,
 		SessionID: c.SessionID, TokenID: c.ID, Expiry: c.Expiry.Time(), Token: raw,
 	}
+	if c.Act != nil {
+		p.Actor = c.Act.Subject
+	}
 	if v.roles != nil || v.cfg.UsernameClaim != "preferred_username" {
 		v.customClaims(c.Raw, p)
 	}

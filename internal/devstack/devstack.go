@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/serve"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/outbound"
 	"github.com/gatehouse-dev/gatehouse/resource"
 )
 
@@ -38,6 +39,13 @@ const Audience = "demo-api"
 
 // GatewayClientID is the gateway's own confidential client.
 const GatewayClientID = "gateway"
+
+// OrdersClientID is the orders service's client, for token exchange.
+const OrdersClientID = "orders"
+
+// ConsumersAudience is the audience of tokens for the consumers service's
+// service-to-service endpoint.
+const ConsumersAudience = "consumers"
 
 // Default addresses, per DESIGN.md.
 const (
@@ -136,7 +144,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		closeAll(lns)
 		return nil, err
 	}
-	gatewaySecret, err := s.seed(ctx, o, kr)
+	secrets, err := s.seed(ctx, o, kr)
 	if err != nil {
 		closeAll(lns)
 		return nil, err
@@ -161,7 +169,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.TokenURL = as.TokenURL()
-	gc := s.gatewayConfig(o, gatewaySecret)
+	gc := s.gatewayConfig(o, secrets.gateway)
 	if o.Gateway != nil {
 		o.Gateway(&gc)
 	}
@@ -173,8 +181,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.serve(ctx, o, authLn, as)
 	s.serve(ctx, o, adminLn, as.AdminHandler())
 	s.runBackground(ctx, as)
-	s.serve(ctx, o, s.mesh.listener(ordersLn, "orders"), o.Wrap("orders", demo.NewOrders(s.verifier())))
-	s.serve(ctx, o, s.mesh.listener(consumersLn, "consumers"), o.Wrap("consumers", demo.NewConsumers(s.verifier())))
+	orders, consumers := s.services(secrets.orders)
+	s.serve(ctx, o, s.mesh.listener(ordersLn, "orders"), o.Wrap("orders", orders))
+	s.serve(ctx, o, s.mesh.listener(consumersLn, "consumers"), o.Wrap("consumers", consumers))
 	s.serve(ctx, o, gatewayLn, gw)
 	return s, nil
 }
@@ -236,20 +245,49 @@ func (s *Stack) openStore(ctx context.Context, o Options) error {
 	return nil
 }
 
-// seed applies the seed and registers the gateway's client with a fresh
-// secret, which it returns.
-func (s *Stack) seed(ctx context.Context, o Options, kr *keyring.Keyring) (string, error) {
+// partSecrets are the client secrets of the stack's own parts.
+type partSecrets struct {
+	gateway, orders string
+}
+
+// seed applies the seed and registers the clients of the gateway and of the
+// orders service with fresh secrets, which it returns.
+func (s *Stack) seed(ctx context.Context, o Options, kr *keyring.Keyring) (partSecrets, error) {
 	m := &accounts.Manager{Store: s.Store, Secrets: kr.Hasher(keyring.PurposeClientSecret), Params: o.PasswordParams}
 	s.Seed = o.Seed
 	if s.Seed == nil {
 		s.Seed = DemoSeed()
 	}
 	if err := s.Seed.Apply(ctx, m); err != nil {
-		return "", err
+		return partSecrets{}, err
 	}
-	_, secret, err := m.PutClient(ctx, accounts.ClientSpec{ID: GatewayClientID,
+	var ps partSecrets
+	var err error
+	_, ps.gateway, err = m.PutClient(ctx, accounts.ClientSpec{ID: GatewayClientID,
 		Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}, TrustedProxy: true})
-	return secret, err
+	if err != nil {
+		return partSecrets{}, err
+	}
+	// orders exchanges its caller's token for one whose audience is
+	// consumers (RFC 8693) when it asks consumers about the caller.
+	_, ps.orders, err = m.PutClient(ctx, accounts.ClientSpec{ID: OrdersClientID,
+		Grants: []string{oauth.GrantTokenExchange}, ExchangeAudiences: []string{ConsumersAudience}})
+	return ps, err
+}
+
+// services builds the demo services as a user would: orders verifies its
+// callers' tokens and, before creating an order, asks consumers about the
+// caller over mTLS with the caller's token exchanged for the consumers
+// audience; consumers accepts API tokens on /consumers/me and only
+// consumers-audience tokens on its service endpoint.
+func (s *Stack) services(ordersSecret string) (orders, consumers http.Handler) {
+	exchange := &outbound.Exchange{TokenURL: s.TokenURL, ClientID: OrdersClientID, ClientSecret: ordersSecret,
+		Audience: ConsumersAudience}
+	toConsumers := &http.Client{Timeout: 10 * time.Second,
+		Transport: &outbound.Transport{Source: exchange, Base: s.mesh.transportAs("orders", "consumers")}}
+	orders = demo.NewOrdersWith(demo.OrdersConfig{Verifier: s.verifier(), ConsumersURL: s.ConsumersURL, Client: toConsumers})
+	consumers = demo.NewConsumersWith(demo.ConsumersConfig{Verifier: s.verifier(), ServiceVerifier: s.verifierFor(ConsumersAudience)})
+	return orders, consumers
 }
 
 // DemoSeed is the built-in seed: alice and bob (consumer), carol (consumer,
@@ -269,8 +307,10 @@ func DemoSeed() *config.Seed {
 	}
 }
 
-func (s *Stack) verifier() *resource.Verifier {
-	v, err := resource.NewVerifier(resource.Config{Issuer: s.IssuerURL, Audience: []string{Audience}})
+func (s *Stack) verifier() *resource.Verifier { return s.verifierFor(Audience) }
+
+func (s *Stack) verifierFor(audience string) *resource.Verifier {
+	v, err := resource.NewVerifier(resource.Config{Issuer: s.IssuerURL, Audience: []string{audience}})
 	if err != nil {
 		panic(err) // Issuer and Audience are set above
 	}

@@ -86,10 +86,16 @@ func (m *mesh) listener(ln net.Listener, name string) net.Listener {
 // transport is the gateway's transport to the upstream service name: mTLS
 // with the gateway's certificate, expecting exactly that service's ID.
 func (m *mesh) transport(upstream string) http.RoundTripper {
-	src := m.sources[GatewayClientID]
+	return m.transportAs(GatewayClientID, upstream)
+}
+
+// transportAs is the transport of the part caller to the service upstream:
+// mTLS with caller's certificate, expecting exactly upstream's ID.
+func (m *mesh) transportAs(caller, upstream string) *http.Transport {
+	src := m.sources[caller]
 	t := gateway.NewTransport()
 	t.TLSClientConfig = pki.ClientConfig(src, src, pki.AuthorizeID(m.id(upstream)),
-		pki.WithLogger(m.logger.With("component", GatewayClientID)))
+		pki.WithLogger(m.logger.With("component", caller)))
 	return t
 }
 
