@@ -82,7 +82,7 @@ func measure(ctx context.Context, scenarios []scenario, cfg measureConfig, log i
 			}
 			s := attack(ctx, client, scenarios[i], cfg, cfg.Duration)
 			results[i].samples = append(results[i].samples, s)
-			fmt.Fprintf(log, "round %d/%d  %-15s %9.0f req/s  p50 %-9s p99 %-9s errors %d  cores used %.2f\n",
+			fmt.Fprintf(log, "round %d/%d  %-31s %9.0f req/s  p50 %-9s p99 %-9s errors %d  cores used %.2f\n",
 				round+1, cfg.Rounds, scenarios[i].name, s.throughput, round3(s.p50), round3(s.p99), s.errors,
 				s.cpu.Seconds()/s.wall.Seconds())
 		}
@@ -94,7 +94,11 @@ func measure(ctx context.Context, scenarios []scenario, cfg measureConfig, log i
 // first that does not succeed, with the response that explains why.
 func check(ctx context.Context, client *http.Client, sc scenario) error {
 	for range checkRequests {
-		req, err := sc.target.Request()
+		var tgt vegeta.Target
+		if err := sc.next(&tgt); err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		req, err := tgt.Request()
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
@@ -105,7 +109,7 @@ func check(ctx context.Context, client *http.Client, sc scenario) error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: GET %s: HTTP %d: %s", sc.name, sc.target.URL, resp.StatusCode, strings.TrimSpace(string(body)))
+			return fmt.Errorf("%s: %s %s: HTTP %d: %s", sc.name, tgt.Method, tgt.URL, resp.StatusCode, strings.TrimSpace(string(body)))
 		}
 	}
 	return nil
@@ -127,7 +131,7 @@ func attack(ctx context.Context, client *http.Client, sc scenario, cfg measureCo
 	var (
 		m   vegeta.Metrics
 		s   sample
-		res = atk.Attack(vegeta.NewStaticTargeter(sc.target), vegeta.Rate{Freq: cfg.Rate, Per: time.Second}, d, sc.name)
+		res = atk.Attack(sc.next, vegeta.Rate{Freq: cfg.Rate, Per: time.Second}, d, sc.name)
 	)
 	for r := range res {
 		m.Add(r)
