@@ -50,6 +50,9 @@ type options struct {
 	// refreshPool is the number of refresh tokens minted per store for
 	// as-refresh; 0 sizes it from the rate and the attack lengths.
 	refreshPool int
+	// cpuProfile, if set, is where the CPU profile of the measured rounds
+	// goes.
+	cpuProfile string
 }
 
 // Limits on the flags, so that a typo cannot start an endless run.
@@ -80,6 +83,7 @@ func parseOptions(args []string, stderr io.Writer) (o options, err error) {
 	fs.IntVar(&o.refreshPool, "refresh-pool", 0, fmt.Sprintf("refresh tokens to mint per store for as-refresh, "+
 		"each used once; 0 sizes the pool from -rate (or %d req/s) times the attacks, at most %d",
 		assumedMaxRefreshRate, maxRefreshPool))
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rounds (set-up, checks and warm-up excluded) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -186,7 +190,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	results, err := measure(ctx, p.scenarios, o.measureConfig(), stderr)
+	cfg := o.measureConfig()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.Profile = f
+	}
+	results, err := measure(ctx, p.scenarios, cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ type measureConfig struct {
 	// Warmup is the length of an unmeasured attack on each scenario before
 	// the first round; 0 skips it.
 	Warmup time.Duration
+	// Profile, if not nil, receives a CPU profile of the rounds.
+	Profile io.Writer
 }
 
 // sample is the outcome of one attack.
@@ -73,6 +76,12 @@ func measure(ctx context.Context, scenarios []scenario, cfg measureConfig, log i
 	results := make([]result, len(scenarios))
 	for i, sc := range scenarios {
 		results[i].name = sc.name
+	}
+	if cfg.Profile != nil {
+		if err := pprof.StartCPUProfile(cfg.Profile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for round := range cfg.Rounds {
 		for k := range scenarios {
