@@ -3,6 +3,8 @@ package main
 import (
 	"io"
 	"log/slog"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,15 @@ func TestScenarios(t *testing.T) {
 		t.Skip("starts the dev stack and puts load on it")
 	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p, err := startParts(t.Context(), partsConfig{DataDir: t.TempDir(), TokenTTL: 5 * time.Minute, Logger: logger})
+	// PostgreSQL only when asked for: the -pg scenarios need a server.
+	pg := os.Getenv("GATEHOUSE_BENCH_POSTGRES")
+	names := slices.Clone(scenarioNames)
+	if pg != "" {
+		names = append(names, pgNames()...)
+	}
+	cfg := measureConfig{Duration: 200 * time.Millisecond, Rounds: 1, Workers: 4}
+	p, err := startParts(t.Context(), partsConfig{DataDir: t.TempDir(), TokenTTL: 5 * time.Minute, Logger: logger,
+		Scenarios: names, Postgres: pg, RefreshPool: refreshPoolSize(cfg), Minters: cfg.Workers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,10 +34,9 @@ func TestScenarios(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	if got := len(p.scenarios); got != len(scenarioNames) {
-		t.Fatalf("got %d scenarios, want %d", got, len(scenarioNames))
+	if got := len(p.scenarios); got != len(names) {
+		t.Fatalf("got %d scenarios, want %d", got, len(names))
 	}
-	cfg := measureConfig{Duration: 200 * time.Millisecond, Rounds: 1, Workers: 4}
 	results, err := measure(t.Context(), p.scenarios, cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +52,7 @@ func TestScenarios(t *testing.T) {
 	}
 	var table strings.Builder
 	writeTable(&table, results)
-	for _, name := range scenarioNames {
+	for _, name := range names {
 		if !strings.Contains(table.String(), "| "+name+" |") {
 			t.Errorf("table has no row %q:\n%s", name, table.String())
 		}

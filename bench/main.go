@@ -44,6 +44,15 @@ type options struct {
 	workers   int
 	rate      int
 	scenarios []string
+	// postgres is the DSN under which the "-pg" scenarios run; "" runs
+	// none.
+	postgres string
+	// refreshPool is the number of refresh tokens minted per store for
+	// as-refresh; 0 sizes it from the rate and the attack lengths.
+	refreshPool int
+	// cpuProfile, if set, is where the CPU profile of the measured rounds
+	// goes.
+	cpuProfile string
 }
 
 // Limits on the flags, so that a typo cannot start an endless run.
@@ -53,10 +62,12 @@ const (
 	maxWorkers  = 1024
 	// setupTimeout bounds starting and stopping the parts.
 	setupTimeout = time.Minute
+	// mintAllowance is the time budgeted per refresh token of the pool
+	// (there is a pool per store, but the budget is generous).
+	mintAllowance = 10 * time.Millisecond
 )
 
-func parseOptions(args []string, stderr io.Writer) (options, error) {
-	var o options
+func parseOptions(args []string, stderr io.Writer) (o options, err error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each attack (one scenario, one round)")
@@ -64,7 +75,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.workers, "workers", 2*runtime.GOMAXPROCS(0),
 		"concurrent requests, each on its own keep-alive connection; two per GOMAXPROCS unless set")
 	fs.IntVar(&o.rate, "rate", 0, "requests per second per attack; 0 sends as fast as the workers can")
-	names := fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios to run")
+	names := fs.String("scenarios", strings.Join(scenarioNames, ","),
+		"comma-separated scenarios to run; with -postgres an as-* scenario also selects its -pg variant")
+	fs.StringVar(&o.postgres, "postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"),
+		"PostgreSQL URL; runs the as-* scenarios on it too, in a schema created and dropped by the harness "+
+			"(default $GATEHOUSE_BENCH_POSTGRES)")
+	fs.IntVar(&o.refreshPool, "refresh-pool", 0, fmt.Sprintf("refresh tokens to mint per store for as-refresh, "+
+		"each used once; 0 sizes the pool from -rate (or %d req/s) times the attacks, at most %d",
+		assumedMaxRefreshRate, maxRefreshPool))
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rounds (set-up, checks and warm-up excluded) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,22 +102,47 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.rate < 0 {
 		return o, fmt.Errorf("-rate %d: want 0 (as fast as possible) or more", o.rate)
 	}
-	var want []string
-	for n := range strings.SplitSeq(*names, ",") {
-		if n = strings.TrimSpace(n); n != "" && !slices.Contains(scenarioNames, n) {
-			return o, fmt.Errorf("-scenarios: unknown scenario %q; known: %s", n, strings.Join(scenarioNames, ", "))
-		}
-		want = append(want, n)
+	if o.refreshPool < 0 || o.refreshPool > maxRefreshPool {
+		return o, fmt.Errorf("-refresh-pool %d: want 0 (sized from the run) to %d", o.refreshPool, maxRefreshPool)
 	}
-	for _, n := range scenarioNames { // in the order they run
-		if slices.Contains(want, n) {
-			o.scenarios = append(o.scenarios, n)
-		}
+	o.scenarios, err = selectScenarios(*names, o.postgres != "")
+	if err != nil {
+		return o, err
 	}
-	if len(o.scenarios) == 0 {
-		return o, errors.New("-scenarios: none selected")
+	if o.refreshPool == 0 {
+		o.refreshPool = refreshPoolSize(o.measureConfig())
 	}
 	return o, nil
+}
+
+// selectScenarios returns the scenarios named in the comma list names, in
+// the order they run. With pg, naming an authorization-server scenario also
+// selects its PostgreSQL variant; without, the variants are unknown.
+func selectScenarios(names string, pg bool) ([]string, error) {
+	known := slices.Clone(scenarioNames)
+	if pg {
+		known = append(known, pgNames()...)
+	}
+	var want []string
+	for n := range strings.SplitSeq(names, ",") {
+		if n = strings.TrimSpace(n); n != "" && !slices.Contains(known, n) {
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q; known: %s", n, strings.Join(known, ", "))
+		}
+		want = append(want, n)
+		if pg && slices.Contains(asScenarioNames, n) {
+			want = append(want, n+pgSuffix)
+		}
+	}
+	var selected []string
+	for _, n := range known { // in the order they run
+		if slices.Contains(want, n) {
+			selected = append(selected, n)
+		}
+	}
+	if len(selected) == 0 {
+		return nil, errors.New("-scenarios: none selected")
+	}
+	return selected, nil
 }
 
 // measureConfig is the attack plan of o: every attack preceded by one
@@ -113,7 +157,7 @@ func (o options) measureConfig() measureConfig {
 func (o options) budget() time.Duration {
 	c := o.measureConfig()
 	attacks := time.Duration(len(o.scenarios))
-	return 2*setupTimeout + attacks*(time.Duration(c.Rounds)*c.Duration+c.Warmup) +
+	return 2*setupTimeout + time.Duration(o.refreshPool)*mintAllowance + attacks*(time.Duration(c.Rounds)*c.Duration+c.Warmup) +
 		attacks*time.Duration(c.Rounds+1)*requestTimeout
 }
 
@@ -136,22 +180,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// The token outlives the run, so neither the bearer token nor the Basic
 	// cache entry expires while it is measured.
-	p, err := startParts(ctx, partsConfig{DataDir: dir, TokenTTL: budget + time.Minute, Logger: logger})
+	p, err := startParts(ctx, partsConfig{DataDir: dir, TokenTTL: budget + time.Minute, Logger: logger,
+		Scenarios: o.scenarios, Postgres: o.postgres, RefreshPool: o.refreshPool, Minters: o.workers})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	var selected []scenario
-	for _, sc := range p.scenarios {
-		if slices.Contains(o.scenarios, sc.name) {
-			selected = append(selected, sc)
-		}
-	}
-	results, err := measure(ctx, selected, o.measureConfig(), stderr)
+	cost, err := measurePasswordCost(ctx, p)
 	if err != nil {
 		return err
 	}
-	writeHeader(stdout, args, o, started)
+	cfg := o.measureConfig()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.Profile = f
+	}
+	results, err := measure(ctx, p.scenarios, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	writeHeader(stdout, args, o, started, cost)
 	writeTable(stdout, results)
-	return nil
+	return p.Close()
 }

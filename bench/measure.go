@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ type measureConfig struct {
 	// Warmup is the length of an unmeasured attack on each scenario before
 	// the first round; 0 skips it.
 	Warmup time.Duration
+	// Profile, if not nil, receives a CPU profile of the rounds.
+	Profile io.Writer
 }
 
 // sample is the outcome of one attack.
@@ -74,6 +77,12 @@ func measure(ctx context.Context, scenarios []scenario, cfg measureConfig, log i
 	for i, sc := range scenarios {
 		results[i].name = sc.name
 	}
+	if cfg.Profile != nil {
+		if err := pprof.StartCPUProfile(cfg.Profile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for round := range cfg.Rounds {
 		for k := range scenarios {
 			i := (round + k) % len(scenarios)
@@ -82,7 +91,7 @@ func measure(ctx context.Context, scenarios []scenario, cfg measureConfig, log i
 			}
 			s := attack(ctx, client, scenarios[i], cfg, cfg.Duration)
 			results[i].samples = append(results[i].samples, s)
-			fmt.Fprintf(log, "round %d/%d  %-15s %9.0f req/s  p50 %-9s p99 %-9s errors %d  cores used %.2f\n",
+			fmt.Fprintf(log, "round %d/%d  %-31s %9.0f req/s  p50 %-9s p99 %-9s errors %d  cores used %.2f\n",
 				round+1, cfg.Rounds, scenarios[i].name, s.throughput, round3(s.p50), round3(s.p99), s.errors,
 				s.cpu.Seconds()/s.wall.Seconds())
 		}
@@ -94,7 +103,11 @@ func measure(ctx context.Context, scenarios []scenario, cfg measureConfig, log i
 // first that does not succeed, with the response that explains why.
 func check(ctx context.Context, client *http.Client, sc scenario) error {
 	for range checkRequests {
-		req, err := sc.target.Request()
+		var tgt vegeta.Target
+		if err := sc.next(&tgt); err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		req, err := tgt.Request()
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
@@ -105,7 +118,7 @@ func check(ctx context.Context, client *http.Client, sc scenario) error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: GET %s: HTTP %d: %s", sc.name, sc.target.URL, resp.StatusCode, strings.TrimSpace(string(body)))
+			return fmt.Errorf("%s: %s %s: HTTP %d: %s", sc.name, tgt.Method, tgt.URL, resp.StatusCode, strings.TrimSpace(string(body)))
 		}
 	}
 	return nil
@@ -127,7 +140,7 @@ func attack(ctx context.Context, client *http.Client, sc scenario, cfg measureCo
 	var (
 		m   vegeta.Metrics
 		s   sample
-		res = atk.Attack(vegeta.NewStaticTargeter(sc.target), vegeta.Rate{Freq: cfg.Rate, Per: time.Second}, d, sc.name)
+		res = atk.Attack(sc.next, vegeta.Rate{Freq: cfg.Rate, Per: time.Second}, d, sc.name)
 	)
 	for r := range res {
 		m.Add(r)

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,15 +31,27 @@ const (
 	benchUser     = "bench-user"
 )
 
-// scenario is one thing to measure: a request, always the same, to one of
-// the running parts.
+// scenario is one thing to measure: requests to one of the running parts,
+// from next. Most scenarios send the same request every time; as-refresh
+// sends each refresh token once.
 type scenario struct {
-	name   string
-	target vegeta.Target
+	name string
+	next vegeta.Targeter // safe for concurrent use
 }
 
-// scenarioNames lists every scenario in the order they run and print.
-var scenarioNames = []string{"baseline", "reverseproxy", "gateway-bearer", "gateway-basic"}
+// scenarioNames lists every scenario in the order they run and print; the
+// PostgreSQL variants of the authorization-server scenarios (pgNames) come
+// last.
+var scenarioNames = append([]string{"baseline", "reverseproxy", "gateway-bearer", "gateway-basic"}, asScenarioNames...)
+
+// pgNames are the PostgreSQL variants of the authorization-server scenarios.
+func pgNames() []string {
+	var names []string
+	for _, n := range asScenarioNames {
+		names = append(names, n+pgSuffix)
+	}
+	return names
+}
 
 // partsConfig configures startParts.
 type partsConfig struct {
@@ -48,6 +62,17 @@ type partsConfig struct {
 	TokenTTL time.Duration
 	// Logger receives the parts' warnings.
 	Logger *slog.Logger
+	// Scenarios are the names of the scenarios to build; the
+	// authorization-server stacks start only for theirs.
+	Scenarios []string
+	// Postgres is the DSN of the database of the "-pg" scenarios; the parts
+	// create a schema of their own in it and drop it on Close.
+	Postgres string
+	// RefreshPool is the number of refresh tokens to mint for as-refresh,
+	// per store.
+	RefreshPool int
+	// Minters is the number of password grants in flight while minting.
+	Minters int
 }
 
 // parts are the servers under test, all on loopback: the trivial upstream,
@@ -56,9 +81,15 @@ type partsConfig struct {
 type parts struct {
 	scenarios []scenario
 
-	stack  *devstack.Stack
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	stack   *devstack.Stack
+	stacks  []*devstack.Stack // the authorization-server scenarios'
+	closeDB func() error      // closes the PostgreSQL store and drops its schema
+
+	// The gateway stack's token endpoint and seeded credentials, for timing
+	// password grants.
+	tokenURL, clientSecret, userPassword string
+	cancel                               context.CancelFunc
+	wg                                   sync.WaitGroup
 }
 
 // startParts starts every part and returns the scenarios against them. The
@@ -95,18 +126,71 @@ func startParts(ctx context.Context, cfg partsConfig) (_ *parts, err error) {
 	if err != nil {
 		return nil, err
 	}
+	p.tokenURL, p.clientSecret, p.userPassword = p.stack.TokenURL, clientSecret, userPassword
 	token, err := passwordGrant(ctx, p.stack.TokenURL, clientSecret, userPassword)
 	if err != nil {
 		return nil, err
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte(benchUser + ":" + userPassword))
-	p.scenarios = []scenario{
-		{name: "baseline", target: get(upstreamURL+"/hello", "")},
-		{name: "reverseproxy", target: get(proxyURL+"/hello", "")},
-		{name: "gateway-bearer", target: get(gatewayURL+"/api/hello", "Bearer "+token)},
-		{name: "gateway-basic", target: get(gatewayURL+"/api/hello", "Basic "+basic)},
+	all := []scenario{
+		{name: "baseline", next: get(upstreamURL+"/hello", "")},
+		{name: "reverseproxy", next: get(proxyURL+"/hello", "")},
+		{name: "gateway-bearer", next: get(gatewayURL+"/api/hello", "Bearer "+token)},
+		{name: "gateway-basic", next: get(gatewayURL+"/api/hello", "Basic "+basic)},
+	}
+	as, err := p.startAS(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, as...)
+	for _, name := range cfg.Scenarios { // in the order given
+		if i := slices.IndexFunc(all, func(sc scenario) bool { return sc.name == name }); i >= 0 {
+			p.scenarios = append(p.scenarios, all[i])
+		}
 	}
 	return p, nil
+}
+
+// startAS starts the authorization-server stacks that the selected
+// scenarios need, on SQLite and, with cfg.Postgres, on PostgreSQL.
+func (p *parts) startAS(ctx context.Context, cfg partsConfig) ([]scenario, error) {
+	var scs []scenario
+	for _, pg := range []bool{false, true} {
+		suffix := ""
+		if pg {
+			suffix = pgSuffix
+		}
+		var want, refresh bool
+		for _, n := range asScenarioNames {
+			want = want || slices.Contains(cfg.Scenarios, n+suffix)
+		}
+		refresh = slices.Contains(cfg.Scenarios, "as-refresh"+suffix)
+		if !want {
+			continue
+		}
+		ac := asConfig{DataDir: filepath.Join(cfg.DataDir, "as"+suffix), Suffix: suffix, TokenTTL: cfg.TokenTTL,
+			Minters: max(cfg.Minters, 1), Logger: cfg.Logger}
+		if refresh {
+			ac.RefreshPool = cfg.RefreshPool
+		}
+		if pg {
+			if cfg.Postgres == "" {
+				return nil, errors.New("the -pg scenarios need -postgres")
+			}
+			st, closeDB, err := openPostgres(ctx, cfg.Postgres)
+			if err != nil {
+				return nil, err
+			}
+			ac.Store, p.closeDB = st, closeDB
+		}
+		stack, s, err := startAS(ctx, ac)
+		if err != nil {
+			return nil, err
+		}
+		p.stacks = append(p.stacks, stack)
+		scs = append(scs, s...)
+	}
+	return scs, nil
 }
 
 // benchSeed is one user and one confidential client allowed the password
@@ -171,12 +255,13 @@ func passwordGrant(ctx context.Context, tokenURL, clientSecret, userPassword str
 	return resp.AccessToken, nil
 }
 
-func get(u, authorization string) vegeta.Target {
+// get is a targeter of GET u, with the Authorization header if not "".
+func get(u, authorization string) vegeta.Targeter {
 	t := vegeta.Target{Method: http.MethodGet, URL: u}
 	if authorization != "" {
 		t.Header = http.Header{"Authorization": {authorization}}
 	}
-	return t
+	return vegeta.NewStaticTargeter(t)
 }
 
 // serve serves h on a fresh loopback port, with the timeouts of every
@@ -201,8 +286,14 @@ func (p *parts) serve(ctx context.Context, logger *slog.Logger, h http.Handler) 
 func (p *parts) Close() error {
 	p.cancel()
 	p.wg.Wait()
-	if p.stack == nil {
-		return nil
+	var err error
+	for _, st := range append(p.stacks, p.stack) {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+		}
 	}
-	return p.stack.Close()
+	if p.closeDB != nil {
+		err = errors.Join(err, p.closeDB())
+	}
+	return err
 }

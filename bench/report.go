@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +15,7 @@ import (
 
 // writeHeader prints what a reader needs to reproduce and weigh the numbers:
 // the command line, the settings in force, Go and the machine.
-func writeHeader(w io.Writer, args []string, o options, started time.Time) {
+func writeHeader(w io.Writer, args []string, o options, started time.Time, cost passwordCost) {
 	fmt.Fprintf(w, "# Gatehouse load harness\n\n")
 	fmt.Fprintf(w, "- command: `%s`\n", commandLine(args))
 	rate := "max (closed loop)"
@@ -22,10 +24,27 @@ func writeHeader(w io.Writer, args []string, o options, started time.Time) {
 	}
 	fmt.Fprintf(w, "- settings: duration %s per attack, %d rounds, %d workers, rate %s, scenarios %s\n",
 		o.duration, o.rounds, o.workers, rate, strings.Join(o.scenarios, ","))
+	if o.postgres != "" {
+		fmt.Fprintf(w, "- postgres: %s (a fresh schema, dropped at the end)\n", postgresServer(o.postgres))
+	}
+	if slices.ContainsFunc(o.scenarios, func(n string) bool { return strings.HasPrefix(n, "as-refresh") }) {
+		fmt.Fprintf(w, "- as-refresh: a pool of %d refresh tokens per store, minted before measuring, each presented once; "+
+			"refresh grace off, so a reuse would fail\n", o.refreshPool)
+	}
+	fmt.Fprintf(w, "- password cost: %s\n", cost)
 	fmt.Fprintf(w, "- go: %s %s/%s, GOMAXPROCS %d, %d CPUs%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH,
 		runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel())
 	fmt.Fprintf(w, "- started: %s, finished: %s\n\n", started.UTC().Format(time.RFC3339),
 		time.Now().UTC().Format(time.RFC3339))
+}
+
+// postgresServer is the host and database of dsn, without credentials.
+func postgresServer(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Host + u.Path
 }
 
 // commandLine is args as a shell would take them back, with the program
@@ -33,6 +52,9 @@ func writeHeader(w io.Writer, args []string, o options, started time.Time) {
 func commandLine(args []string) string {
 	parts := []string{"bench"}
 	for _, a := range args[1:] {
+		if u, err := url.Parse(a); err == nil && u.User != nil {
+			a = u.Redacted() // a -postgres URL with a password
+		}
 		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
 			a = strconv.Quote(a)
 		}
