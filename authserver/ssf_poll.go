@@ -140,8 +140,8 @@ func (s *Server) writePoll(w http.ResponseWriter, resp pollResponse, err error) 
 }
 
 // acknowledge records the acknowledged SET IDs of st and returns its
-// cursor: the highest event ID acknowledged so far. IDs of other streams
-// and unknown IDs are ignored.
+// cursor: the highest event ID acknowledged so far. Malformed IDs are
+// ignored.
 func (st *stream) acknowledge(jtis []string) int64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -150,7 +150,10 @@ func (st *stream) acknowledge(jtis []string) int64 {
 			st.verifies = slices.DeleteFunc(st.verifies, func(p pendingCheck) bool { return p.jti == jti })
 			continue
 		}
-		if id, sid, err := parseSetID(jti); err == nil && sid == st.id {
+		// The SET may come from an earlier stream of the receiver (on a
+		// replica that restarted, or another one): its event ID still says
+		// how far the receiver got. A receiver can only skip its own events.
+		if id, _, err := parseSetID(jti); err == nil {
 			st.cursor = max(st.cursor, id)
 		}
 	}

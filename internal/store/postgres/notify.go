@@ -15,18 +15,19 @@ const eventChannel = "gatehouse_events"
 // its own, held until ctx is done: every replica sharing the database is
 // notified of every committed AppendEvent.
 func (s *Store) ListenEvents(ctx context.Context, notify func()) error {
-	conn, err := s.pool.Acquire(ctx)
+	pooled, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("listen for events: %w", err)
 	}
-	// The session is LISTENing: never return it to the pool.
-	defer conn.Hijack().Close(context.WithoutCancel(ctx))
+	// The session will be LISTENing: take it out of the pool for good.
+	conn := pooled.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel); err != nil {
 		return fmt.Errorf("listen for events: %w", err)
 	}
 	notify()
 	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
