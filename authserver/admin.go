@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/secevent"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -229,7 +230,12 @@ func (a *Admin) SetRoles(ctx context.Context, username string, roles []string) (
 		return adminapi.User{}, apiError(err)
 	}
 	a.audit(ctx, "user updated", "username", username, "roles", roles)
-	return a.GetUser(ctx, username)
+	u, err := a.GetUser(ctx, username)
+	if err != nil {
+		return u, err
+	}
+	claims, _ := json.Marshal(map[string]any{"initiating_entity": secevent.InitiatedByAdmin, "claims": map[string]any{"roles": u.Roles}})
+	return u, a.appendEvent(ctx, store.Event{Type: secevent.TokenClaimsChange, Subject: u.ID, Data: claims})
 }
 
 // ListSessions implements adminapi.Service.
@@ -374,6 +380,12 @@ func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool)
 		return adminapi.Client{}, apiError(fmt.Errorf("client %q: %w", id, err))
 	}
 	a.audit(ctx, "client updated", "client_id", id, "disabled", disabled)
+	if disabled {
+		if err := a.appendEvent(ctx, store.Event{Type: secevent.ClientDisabled, Subject: id, ClientID: id,
+			Data: []byte(`{"initiating_entity":"admin"}`)}); err != nil {
+			return adminapi.Client{}, err
+		}
+	}
 	return clientRecord(c), nil
 }
 

@@ -126,37 +126,44 @@ func (s *Server) issueCertificate(w http.ResponseWriter, r *http.Request) (*cert
 // minted by client_credentials (the client acting for itself), for a client
 // that is enabled and still allowed that grant.
 func (s *Server) serviceClient(ctx context.Context, r *http.Request) (store.Client, error) {
+	c, _, err := s.serviceCaller(ctx, r, "get a certificate")
+	return c, err
+}
+
+// serviceCaller is serviceClient, also returning the token's scopes; what
+// names the action in the access_denied description.
+func (s *Server) serviceCaller(ctx context.Context, r *http.Request, what string) (store.Client, []string, error) {
 	raw, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
-		return store.Client{}, &oauth.Error{Code: oauth.ErrInvalidRequest, Status: http.StatusUnauthorized,
+		return store.Client{}, nil, &oauth.Error{Code: oauth.ErrInvalidRequest, Status: http.StatusUnauthorized,
 			Description: "a bearer access token is required", Challenge: oauth.BearerChallenge(pkiRealm, "", "")}
 	}
 	claims, err := jose.Verify(ctx, raw, s.keys.published(), jose.Expect{
 		Issuer: s.cfg.Issuer, Audience: []string{s.cfg.Issuer}, Types: []string{jose.TypeAccessToken}, Now: s.cfg.Now()})
 	if errors.Is(err, jose.ErrInvalid) {
 		const desc = "the access token is invalid, expired, or not for this server's audience"
-		return store.Client{}, &oauth.Error{Code: oauth.ErrInvalidToken, Description: desc,
+		return store.Client{}, nil, &oauth.Error{Code: oauth.ErrInvalidToken, Description: desc,
 			Challenge: oauth.BearerChallenge(pkiRealm, oauth.ErrInvalidToken, desc)}
 	}
 	if err != nil {
-		return store.Client{}, s.internal(ctx, "verify access token", err)
+		return store.Client{}, nil, s.internal(ctx, "verify access token", err)
 	}
 	denied := &oauth.Error{Code: oauth.ErrAccessDenied,
-		Description: "only an enabled client's own client_credentials token may get a certificate"}
+		Description: "only an enabled client's own client_credentials token may " + what}
 	if claims.ClientID == "" || claims.Subject != claims.ClientID || claims.SessionID != "" || claims.Username != "" {
-		return store.Client{}, denied
+		return store.Client{}, nil, denied
 	}
 	c, err := s.cfg.Store.GetClient(ctx, claims.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Client{}, denied
+		return store.Client{}, nil, denied
 	}
 	if err != nil {
-		return store.Client{}, s.internal(ctx, "get client", err)
+		return store.Client{}, nil, s.internal(ctx, "get client", err)
 	}
 	if c.Disabled || !slices.Contains(c.Grants, oauth.GrantClientCredentials) {
-		return store.Client{}, denied
+		return store.Client{}, nil, denied
 	}
-	return c, nil
+	return c, strings.Fields(claims.Scope), nil
 }
 
 // bearer returns the token of an "Authorization: Bearer" header (RFC 6750

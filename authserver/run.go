@@ -16,6 +16,7 @@ func (s *Server) Run(ctx context.Context) error {
 	gc := time.NewTicker(s.cfg.GCInterval)
 	defer gc.Stop()
 	s.collectGarbage(ctx)
+	go s.listenEvents(ctx)
 	for {
 		select {
 		case <-ctx.Done():

@@ -176,6 +176,8 @@ type Server struct {
 	// revocation markers (see revocation.go).
 	accessHasher     *keyring.Hasher
 	revocationHasher *keyring.Hasher
+
+	ssf *transmitter // the Shared Signals transmitter (ssf.go)
 }
 
 // Endpoint paths below the issuer. Clients must find them by discovery.
@@ -213,6 +215,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("authserver: dummy password hash: %w", err)
 	}
 	s.dummyHash = dummy
+	s.setUpSSF()
 	if err := s.setUpOperations(ctx); err != nil {
 		return nil, err
 	}

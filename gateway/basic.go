@@ -71,14 +71,20 @@ func (b *basicAuth) cacheKey(user, pass string) [sha256.Size]byte {
 func (b *basicAuth) authenticate(ctx context.Context, user, pass, endUserIP string) (*resource.Principal, string, error) {
 	key := b.cacheKey(user, pass)
 	if e, ok := b.cached(key); ok {
-		return e.principal, e.token, nil
+		err := b.revoked(e)
+		if err == nil {
+			return e.principal, e.token, nil
+		}
+		if !errors.Is(err, resource.ErrRevoked) { // fail closed: no grant storm
+			return nil, "", err
+		}
 	}
 	// One password grant per credential at a time; concurrent requests with
 	// the same credential wait for it.
 	v, err, _ := b.group.Do(string(key[:]), func() (any, error) {
 		// A flight that ended between the miss above and this call has
 		// filled the cache: use it rather than making a second grant.
-		if e, ok := b.cached(key); ok {
+		if e, ok := b.cached(key); ok && b.revoked(e) == nil {
 			return e, nil
 		}
 		return b.login(context.WithoutCancel(ctx), key, user, pass, endUserIP)
@@ -88,6 +94,15 @@ func (b *basicAuth) authenticate(ctx context.Context, user, pass, endUserIP stri
 	}
 	e := v.(basicEntry)
 	return e.principal, e.token, nil
+}
+
+// revoked returns Config.Revocations' verdict, if set, on the token of a
+// cache entry; a revoked token is replaced by a new password grant.
+func (b *basicAuth) revoked(e basicEntry) error {
+	if b.cfg.Revocations == nil {
+		return nil
+	}
+	return b.cfg.Revocations.Check(e.principal)
 }
 
 // cached returns the live cache entry for key, if any.

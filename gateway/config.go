@@ -37,6 +37,10 @@ type Config struct {
 	// Verifier checks bearer tokens; if nil, a resource.Verifier for Issuer
 	// and Audience.
 	Verifier resource.TokenVerifier
+	// Revocations, if set, refuses revoked tokens (package ssf's Receiver
+	// implements it): it is checked after every verification, cache hits
+	// included, and before every use of a Basic-credential cache entry.
+	Revocations resource.Revocations
 	// Transport carries requests to the upstreams; if nil, NewTransport().
 	Transport http.RoundTripper
 	// HTTPClient calls the authorization server; if nil, a client with a

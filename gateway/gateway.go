@@ -46,6 +46,9 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		g.verify = v
 	}
+	if cfg.Revocations != nil {
+		g.verify = resource.WithRevocations(g.verify, cfg.Revocations)
+	}
 	if cfg.ClientID != "" {
 		g.basic = newBasicAuth(&cfg, g.verify)
 	}

@@ -143,6 +143,7 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 		Issuer    string        `json:"iss"`
 		Audience  jose.Audience `json:"aud"`
 		Expiry    int64         `json:"exp"`
+		IssuedAt  int64         `json:"iat"`
 		TokenID   string        `json:"jti"`
 		SessionID string        `json:"sid"`
 	}
@@ -163,6 +164,9 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 	}
 	p := &Principal{Issuer: r.Issuer, Subject: r.Subject, ClientID: r.ClientID, Scopes: strings.Fields(r.Scope),
 		Audience: r.Audience, SessionID: r.SessionID, TokenID: r.TokenID, Expiry: exp, Token: raw}
+	if r.IssuedAt != 0 { // for Revocations' not-before checks
+		p.IssuedAt = time.Unix(r.IssuedAt, 0)
+	}
 	readClaims(data, in.roles, in.cfg.UsernameClaim, p)
 	if in.cfg.CacheTTL > 0 {
 		until := now.Add(in.cfg.CacheTTL)

@@ -94,7 +94,7 @@ func WriteError(w http.ResponseWriter, err error) {
 			Challenge: oauth.BearerChallenge(Realm, oauth.ErrInsufficientScope, desc) + `, scope="` + strings.Join(scopeErr.Missing, " ") + `"`}
 	case errors.Is(err, ErrForbidden):
 		e = &oauth.Error{Code: oauth.ErrAccessDenied, Description: "access denied"}
-	case errors.Is(err, ErrKeysUnavailable):
+	case errors.Is(err, ErrKeysUnavailable), errors.Is(err, ErrRevocationsUnavailable):
 		e = &oauth.Error{Code: oauth.ErrTemporarilyUnavailable, Description: "cannot verify tokens now"}
 	default:
 		e = &oauth.Error{Code: oauth.ErrServerError, Description: "internal error"}

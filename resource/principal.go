@@ -24,6 +24,8 @@ type Principal struct {
 	Actor   string
 	TokenID string // the jti claim
 	Expiry  time.Time
+	// IssuedAt is the iat claim; zero if the token has none.
+	IssuedAt time.Time
 	// Token is the raw access token, for relaying it to another service.
 	Token string
 }

@@ -46,6 +46,10 @@ type Config struct {
 	// RefreshInterval is the age after which the JWKS is refreshed in the
 	// background. If zero, 5m.
 	RefreshInterval time.Duration
+	// Revocations, if set, is checked on every Verify, cache hits included;
+	// a revoked token gets an error wrapping ErrRevoked. If nil, a token is
+	// good until it expires.
+	Revocations Revocations
 	// HTTPClient fetches discovery and the JWKS; if nil, a client with a 10s
 	// timeout.
 	HTTPClient *http.Client
@@ -136,7 +140,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if v.cache != nil {
 		key = sha256.Sum256([]byte(raw))
 		if p := v.cache.get(key, now); p != nil {
-			return p, nil
+			return v.checkRevoked(p)
 		}
 	}
 	want := v.expect
@@ -153,11 +157,24 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if c.Act != nil {
 		p.Actor = c.Act.Subject
 	}
+	if c.IssuedAt != nil {
+		p.IssuedAt = c.IssuedAt.Time()
+	}
 	if v.roles != nil || v.cfg.UsernameClaim != "preferred_username" {
 		v.customClaims(c.Raw, p)
 	}
 	if v.cache != nil {
 		v.cache.put(key, p, now)
+	}
+	return v.checkRevoked(p)
+}
+
+// checkRevoked returns p unless Config.Revocations refuses it.
+func (v *Verifier) checkRevoked(p *Principal) (*Principal, error) {
+	if v.cfg.Revocations != nil {
+		if err := v.cfg.Revocations.Check(p); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

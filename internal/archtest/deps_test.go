@@ -28,6 +28,7 @@ func TestDependencyRules(t *testing.T) {
 	}{
 		{"resource", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
 		{"outbound", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
+		{"ssf", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
 		{"grpcauth", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},
 		{"pki", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store", mod + "internal/ca", mod + "internal/devstack"}, sql...)},
 		{"pki/pkitest", append([]string{mod + "authserver", mod + "gateway", mod + "internal/store"}, sql...)},

@@ -103,6 +103,9 @@ type Expect struct {
 	Leeway time.Duration
 	// Now is the time to check against; if zero, time.Now().
 	Now time.Time
+
+	// set is true for VerifySET: a SET has no "exp" (RFC 8417 §2.2).
+	set bool
 }
 
 // Verify parses raw as a compact JWS and returns its claims if, and only if,
@@ -191,10 +194,10 @@ func checkClaims(c *Claims, want Expect) error {
 	if leeway == 0 {
 		leeway = DefaultLeeway
 	}
-	if c.Expiry == nil {
+	if c.Expiry == nil && !want.set {
 		return fmt.Errorf("%w: no exp", ErrMalformed)
 	}
-	if now.After(c.Expiry.Time().Add(leeway)) {
+	if c.Expiry != nil && now.After(c.Expiry.Time().Add(leeway)) {
 		return ErrExpired
 	}
 	if c.NotBefore != nil && now.Add(leeway).Before(c.NotBefore.Time()) {

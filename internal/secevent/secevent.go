@@ -37,7 +37,28 @@ const (
 	// expired, without ending its session. Its store.Event names the token
 	// in TokenID (the jti), and its session, if any, in SessionID.
 	TokenRevoked = own + "token-revoked"
+	// KeyRetired: a signing key stopped signing. Its store.Event carries
+	// the key ID in its details ("kid"); it names no subject.
+	KeyRetired = own + "key-retired"
+	// ClientDisabled: a client was disabled; tokens issued to it before the
+	// event must be refused. Its store.Event names the client in ClientID
+	// and Subject.
+	ClientDisabled = own + "client-disabled"
 )
+
+// Other event types Gatehouse emits or sends.
+const (
+	// AccountDisabled (OpenID RISC 1.0 §2.3): a user was disabled.
+	AccountDisabled = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+	// Verification (OpenID SSF 1.0 §8.1.4): sent on a stream when its
+	// receiver asks, to prove the stream works; never stored.
+	Verification = "https://schemas.openid.net/secevent/ssf/event-type/verification"
+)
+
+// Supported lists the types of the events Gatehouse stores, in the order
+// the transmitter announces them.
+var Supported = []string{SessionRevoked, CredentialChange, TokenClaimsChange, AccountDisabled,
+	TokenRevoked, KeyRetired, ClientDisabled}
 
 // Who initiated an event: the values of CAEP's initiating_entity (CAEP §2).
 const (

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,9 +26,14 @@ func (s *Store) AppendEvent(ctx context.Context, e store.Event) (int64, error) {
 		if _, err := tx.Exec(ctx, `LOCK TABLE events IN EXCLUSIVE MODE`); err != nil {
 			return fmt.Errorf("lock events: %w", err)
 		}
-		return tx.QueryRow(ctx, `INSERT INTO events (type, subject, session_id, client_id, token_id, data, created_at)
+		if err := tx.QueryRow(ctx, `INSERT INTO events (type, subject, session_id, client_id, token_id, data, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			e.Type, e.Subject, e.SessionID, e.ClientID, e.TokenID, e.Data, e.CreatedAt).Scan(&id)
+			e.Type, e.Subject, e.SessionID, e.ClientID, e.TokenID, e.Data, e.CreatedAt).Scan(&id); err != nil {
+			return err
+		}
+		// Delivered to every listener when the transaction commits.
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, eventChannel, strconv.FormatInt(id, 10))
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("append event %q: %w", e.Type, err)

@@ -1,0 +1,24 @@
+// Package ssf is a receiver of the OpenID Shared Signals Framework 1.0
+// (SSF): it subscribes to an authorization server's event stream, verifies
+// each Security Event Token (RFC 8417) against the issuer's JWKS, and keeps
+// a Denylist of revoked access tokens that resource.Verifier and the gateway
+// consult on every request (it implements resource.Revocations).
+//
+// Delivery is by poll (RFC 8936) with long polling: the Receiver keeps one
+// request waiting at the transmitter, which answers as soon as an event is
+// written. It acknowledges every SET it applied in its next poll and sends
+// its last acknowledged SET again on every poll, so that after a lost
+// connection, a transmitter restart or a switch to another replica it
+// resumes after the last event it applied: every event is applied once.
+//
+// The events it acts on (CAEP 1.0 and Gatehouse's own, see
+// internal/secevent): session-revoked denies the session ("sid"); Gatehouse's
+// token-revoked denies one token ("jti"); credential-change,
+// token-claims-change and RISC account-disabled deny every token of the
+// user issued up to the event; Gatehouse's client-disabled every token of
+// the client issued up to then. Each entry is dropped once every token it
+// could match has expired (Config.MaxTokenLifetime after the event), so
+// memory is bounded by the tokens revoked while still alive.
+//
+// The package imports no server code and no SQL: services link it freely.
+package ssf

@@ -1,0 +1,344 @@
+package ssf_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-dev/gatehouse/authserver"
+	"github.com/gatehouse-dev/gatehouse/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/keyring"
+	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/secevent"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/outbound"
+	"github.com/gatehouse-dev/gatehouse/resource"
+	"github.com/gatehouse-dev/gatehouse/ssf"
+)
+
+var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+// env is an authorization server on loopback whose handler a test can
+// replace (a restart) or take down (an outage).
+type env struct {
+	t       testing.TB
+	store   store.Store
+	keyring *keyring.Keyring
+	accts   *accounts.Manager
+	srv     *httptest.Server
+	issuer  string
+
+	mu      sync.Mutex
+	handler http.Handler
+	down    bool
+}
+
+func newEnv(t testing.TB, st store.Store, kr *keyring.Keyring) *env {
+	e := &env{t: t, store: st, keyring: kr}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		h, down := e.handler, e.down
+		e.mu.Unlock()
+		if down || h == nil {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.srv.Close)
+	e.issuer = e.srv.URL
+	e.accts = &accounts.Manager{Store: st, Secrets: kr.Hasher(keyring.PurposeClientSecret), Params: cheap}
+	e.start()
+	return e
+}
+
+// start serves a new authorization server on the store (a restart) and
+// runs its background work until the test ends.
+func (e *env) start() *authserver.Server {
+	e.t.Helper()
+	srv, err := authserver.New(e.t.Context(), authserver.Config{Issuer: e.issuer, Store: e.store, Keyring: e.keyring,
+		Audience: []string{"api"}, PasswordParams: cheap, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	go srv.Run(ctx)
+	e.mu.Lock()
+	e.handler = srv
+	e.mu.Unlock()
+	return srv
+}
+
+func (e *env) setDown(down bool) {
+	e.mu.Lock()
+	e.down = down
+	e.mu.Unlock()
+}
+
+func (e *env) client(spec accounts.ClientSpec) string {
+	e.t.Helper()
+	_, secret, err := e.accts.AddClient(e.t.Context(), spec)
+	if err != nil && !strings.Contains(err.Error(), "exists") {
+		e.t.Fatal(err)
+	}
+	return secret
+}
+
+// receiver registers a receiver client and returns a Receiver for it,
+// running until the test ends.
+func (e *env) receiver(id string, issuer string, onEvent func(jti, typ string)) *ssf.Receiver {
+	e.t.Helper()
+	secret := e.client(accounts.ClientSpec{ID: id, Grants: []string{oauth.GrantClientCredentials},
+		Scopes: []string{authserver.ScopeSSFManage}, Audience: []string{issuer}})
+	r, err := ssf.New(ssf.Config{Issuer: issuer, Audience: id, OnEvent: onEvent,
+		Token: &outbound.ClientCredentials{TokenURL: issuer + "/oauth2/token", ClientID: id, ClientSecret: secret,
+			Scopes: []string{authserver.ScopeSSFManage}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	e.t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// form posts a form with Basic client authentication and decodes the JSON
+// answer.
+func (e *env) form(path, id, secret string, v url.Values) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.issuer+path, strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	json.Unmarshal(data, &out)
+	return resp.StatusCode, out
+}
+
+func openSQLite(t testing.TB) store.Store {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestReceiverExactlyOnce: a receiver that loses its transmitter — an
+// outage, then a restart that forgets every stream — gets every event
+// exactly once.
+func TestReceiverExactlyOnce(t *testing.T) {
+	e := newEnv(t, openSQLite(t), keyring.Generate())
+	var mu sync.Mutex
+	seen := map[string]int{}
+	r := e.receiver("rcv", e.issuer, func(jti, typ string) {
+		event, _, _ := strings.Cut(jti, ".") // the event ID, whatever the stream
+		mu.Lock()
+		seen[event]++
+		mu.Unlock()
+	})
+	total := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, c := range seen {
+			n += c
+		}
+		return n
+	}
+	appendN := func(n int) {
+		for i := 0; i < n; i++ {
+			// Straight into the store, as another process would: the
+			// server learns of it by polling the SQLite file.
+			e.store.AppendEvent(t.Context(), store.Event{Type: secevent.TokenRevoked, TokenID: rand.Text(),
+				Subject: "u", CreatedAt: time.Now().UTC()})
+		}
+	}
+	appendN(5)
+	waitFor(t, 10*time.Second, "first 5 events", func() bool { return total() >= 5 })
+	e.setDown(true)
+	appendN(5)
+	time.Sleep(300 * time.Millisecond)
+	e.setDown(false)
+	waitFor(t, 15*time.Second, "5 events after the outage", func() bool { return total() >= 10 })
+	e.start() // a new server: no streams, no cursors
+	appendN(5)
+	waitFor(t, 15*time.Second, "5 events after the restart", func() bool { return total() >= 15 })
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 15 {
+		t.Errorf("got %d distinct events, want 15", len(seen))
+	}
+	for jti, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s applied %d times, want once", jti, n)
+		}
+	}
+	if r.Denylist().Len() != 15 {
+		t.Errorf("denylist holds %d entries, want 15", r.Denylist().Len())
+	}
+}
+
+// TestLogoutRejectedEverywhere: revoking a session at the authorization
+// server makes the gateway and a resource.Verifier refuse its still
+// unexpired access token within a second.
+func TestLogoutRejectedEverywhere(t *testing.T) {
+	e := newEnv(t, openSQLite(t), keyring.Generate())
+	if _, err := e.accts.AddUser(t.Context(), "alice", "alice-password", []string{"user"}); err != nil {
+		t.Fatal(err)
+	}
+	secret := e.client(accounts.ClientSpec{ID: "web", Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}})
+	rcv := e.receiver("orders", e.issuer, nil)
+	v, err := resource.NewVerifier(resource.Config{Issuer: e.issuer, Audience: []string{"api"}, Revocations: rcv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
+	t.Cleanup(upstream.Close)
+	gw, err := gateway.New(gateway.Config{Issuer: e.issuer, Audience: []string{"api"},
+		Routes: []gateway.Route{{Prefix: "/", Upstream: upstream.URL}}, Revocations: rcv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, tok := e.form("/oauth2/token", "web", secret, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-password"}})
+	if status != 200 {
+		t.Fatalf("login: %d %v", status, tok)
+	}
+	access := tok["access_token"].(string)
+	viaGateway := func() int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/x", nil)
+		req.Header.Set("Authorization", "Bearer "+access)
+		gw.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if _, err := v.Verify(t.Context(), access); err != nil {
+		t.Fatalf("before logout: %v", err)
+	}
+	if code := viaGateway(); code != 204 {
+		t.Fatalf("gateway before logout: got %d, want 204", code)
+	}
+	time.Sleep(200 * time.Millisecond) // the receiver's long poll is waiting
+	start := time.Now()
+	if status, body := e.form("/oauth2/revoke", "web", secret, url.Values{"token": {tok["refresh_token"].(string)}}); status != 200 {
+		t.Fatalf("logout: %d %v", status, body)
+	}
+	took := waitFor(t, time.Second, "verifier rejects", func() bool {
+		_, err := v.Verify(t.Context(), access) // a cache hit: the denylist still applies
+		return err != nil
+	})
+	if _, err := v.Verify(t.Context(), access); !errorsIsRevoked(err) {
+		t.Errorf("verifier: got %v, want ErrRevoked", err)
+	}
+	if code := viaGateway(); code != http.StatusUnauthorized {
+		t.Errorf("gateway after logout: got %d, want 401", code)
+	}
+	t.Logf("revoked at the verifier %v after the logout request began (%v incl. request)", took, time.Since(start))
+}
+
+// TestPostgresReplicaWakes: two authorization servers on one database; the
+// receiver follows server B; a revocation through server A reaches it at
+// once, by LISTEN/NOTIFY, not at the end of B's 25s long poll.
+func TestPostgresReplicaWakes(t *testing.T) {
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
+	}
+	dsn = pgSchema(t, dsn)
+	kr := keyring.Generate()
+	openPG := func() store.Store {
+		st, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a := newEnv(t, openPG(), kr)
+	b := newEnv(t, openPG(), kr)
+	secret := a.client(accounts.ClientSpec{ID: "svc", Grants: []string{oauth.GrantClientCredentials}, Audience: []string{"api"}})
+	got := make(chan time.Time, 10)
+	b.receiver("rcv", b.issuer, func(string, string) { got <- time.Now() })
+	_, tok := a.form("/oauth2/token", "svc", secret, url.Values{"grant_type": {"client_credentials"}})
+	time.Sleep(500 * time.Millisecond) // B's long poll is waiting
+	start := time.Now()
+	if status, body := a.form("/oauth2/revoke", "svc", secret, url.Values{"token": {tok["access_token"].(string)}}); status != 200 {
+		t.Fatalf("revoke at A: %d %v", status, body)
+	}
+	select {
+	case at := <-got:
+		t.Logf("receiver on B applied the event %v after the revocation at A began", at.Sub(start))
+		if at.Sub(start) > 5*time.Second {
+			t.Errorf("took %v: B's long poll was not woken", at.Sub(start))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the receiver on B never got the event written through A")
+	}
+}
+
+func errorsIsRevoked(err error) bool { return errors.Is(err, resource.ErrRevoked) }
+
+// pgSchema creates a schema for t, dropped when t ends, and returns dsn
+// with its search_path set to it.
+func pgSchema(t testing.TB, dsn string) string {
+	schema := "gh_ssf_" + strings.ToLower(rand.Text())
+	exec := func(sql string) {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatalf("connect to PostgreSQL: %v", err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec("CREATE SCHEMA " + schema)
+	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
