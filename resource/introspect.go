@@ -156,6 +156,11 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 		// TokenUse is an extension (Ory Hydra, Gatehouse) saying which
 		// kind of token this is.
 		TokenUse string `json:"token_use"`
+		// Act names the client acting for the subject after a token
+		// exchange (RFC 8693 §4.1).
+		Act *struct {
+			Subject string `json:"sub"`
+		} `json:"act"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%w: introspection response: %w", ErrKeysUnavailable, err)
@@ -178,6 +183,9 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 	}
 	p := &Principal{Issuer: r.Issuer, Subject: r.Subject, ClientID: r.ClientID, Scopes: strings.Fields(r.Scope),
 		Audience: r.Audience, SessionID: r.SessionID, TokenID: r.TokenID, Expiry: exp, Token: raw}
+	if r.Act != nil {
+		p.Actor = r.Act.Subject
+	}
 	readClaims(data, in.roles, in.cfg.UsernameClaim, p)
 	if in.cfg.CacheTTL > 0 {
 		until := now.Add(in.cfg.CacheTTL)

@@ -39,7 +39,8 @@ func TestIntrospector(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	exp := now.Add(5 * time.Minute).Unix()
 	srv, calls := introspectionServer(t, map[string]map[string]any{
-		"good":      {"active": true, "sub": "alice", "client_id": "web", "scope": "orders read", "iss": "https://as", "aud": "demo-api", "exp": exp, "username": "alice", "roles": []string{"admin"}},
+		"good": {"active": true, "sub": "alice", "client_id": "web", "scope": "orders read", "iss": "https://as", "aud": "demo-api",
+			"exp": exp, "username": "alice", "roles": []string{"admin"}, "act": map[string]any{"sub": "billing"}},
 		"other-iss": {"active": true, "sub": "alice", "iss": "https://evil", "aud": "demo-api", "exp": exp},
 		"other-aud": {"active": true, "sub": "alice", "iss": "https://as", "aud": []string{"billing"}, "exp": exp},
 		"no-exp":    {"active": true, "sub": "alice", "iss": "https://as", "aud": "demo-api"},
@@ -50,8 +51,9 @@ func TestIntrospector(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := in.Verify(context.Background(), "good")
-	if err != nil || p.Subject != "alice" || p.Username != "alice" || !p.HasRole("admin") || !p.HasScope("read") || p.ClientID != "web" {
-		t.Fatalf("got %+v, %v, want alice with role admin and scope read", p, err)
+	if err != nil || p.Subject != "alice" || p.Username != "alice" || !p.HasRole("admin") || !p.HasScope("read") || p.ClientID != "web" ||
+		p.Actor != "billing" {
+		t.Fatalf("got %+v, %v, want alice with role admin and scope read, billing acting", p, err)
 	}
 	in.Verify(context.Background(), "good")
 	if n := calls.Load(); n != 1 {
