@@ -5,13 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,15 +23,15 @@ import (
 // HMAC of the credential under a per-process random key: the cache never
 // holds a password, and its keys are useless outside this process.
 type basicAuth struct {
-	cfg    *Config
-	verify resource.TokenVerifier
-	key    [32]byte
-	group  singleflight.Group
+	cfg       *Config
+	verify    resource.TokenVerifier
+	discovery *discovery
+	key       [32]byte
+	group     singleflight.Group
 	// margin: an entry is dropped this long before its token expires.
 	margin time.Duration
-
-	tokenURLMu sync.Mutex
-	tokenURL   string // from discovery, once found
+	// onLookup is told whether each cache lookup hit, for the metrics.
+	onLookup func(hit bool)
 
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]basicEntry
@@ -47,8 +43,9 @@ type basicEntry struct {
 	until     time.Time
 }
 
-func newBasicAuth(cfg *Config, v resource.TokenVerifier) *basicAuth {
-	b := &basicAuth{cfg: cfg, verify: v, margin: 30 * time.Second, entries: map[[sha256.Size]byte]basicEntry{}}
+func newBasicAuth(cfg *Config, v resource.TokenVerifier, d *discovery, onLookup func(bool)) *basicAuth {
+	b := &basicAuth{cfg: cfg, verify: v, discovery: d, onLookup: onLookup, margin: 30 * time.Second,
+		entries: map[[sha256.Size]byte]basicEntry{}}
 	rand.Read(b.key[:])
 	return b
 }
@@ -65,7 +62,9 @@ func (b *basicAuth) cacheKey(user, pass string) [sha256.Size]byte {
 
 func (b *basicAuth) authenticate(ctx context.Context, user, pass string) (*resource.Principal, string, error) {
 	key := b.cacheKey(user, pass)
-	if e, ok := b.cached(key); ok {
+	e, ok := b.cached(key)
+	b.onLookup(ok)
+	if ok {
 		return e.principal, e.token, nil
 	}
 	// One password grant per credential at a time; concurrent requests with
@@ -81,7 +80,7 @@ func (b *basicAuth) authenticate(ctx context.Context, user, pass string) (*resou
 	if err != nil {
 		return nil, "", err
 	}
-	e := v.(basicEntry)
+	e = v.(basicEntry)
 	return e.principal, e.token, nil
 }
 
@@ -100,7 +99,8 @@ func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass
 	if err != nil {
 		return basicEntry{}, err
 	}
-	tc := oauth.TokenClient{TokenURL: tokenURL, ClientID: b.cfg.ClientID, ClientSecret: b.cfg.ClientSecret, HTTPClient: b.cfg.HTTPClient}
+	tc := oauth.TokenClient{TokenURL: tokenURL, ClientID: b.cfg.ClientID, ClientSecret: b.cfg.ClientSecret,
+		AuthMethod: b.cfg.TokenEndpointAuthMethod, HTTPClient: b.cfg.HTTPClient}
 	resp, err := tc.Token(ctx, url.Values{"grant_type": {oauth.GrantPassword}, "username": {user}, "password": {pass}})
 	if oe, ok := errors.AsType[*oauth.Error](err); ok {
 		if oe.Code == oauth.ErrInvalidGrant || oe.Code == oauth.ErrInvalidRequest {
@@ -149,56 +149,12 @@ func (b *basicAuth) tokenEndpoint(ctx context.Context) (string, error) {
 	if b.cfg.TokenURL != "" {
 		return b.cfg.TokenURL, nil
 	}
-	b.tokenURLMu.Lock()
-	defer b.tokenURLMu.Unlock()
-	if b.tokenURL == "" {
-		u, err := discoverTokenURL(ctx, b.cfg.HTTPClient, b.cfg.Issuer)
-		if err != nil {
-			return "", fmt.Errorf("%w: %w", errUnavailable, err)
-		}
-		b.tokenURL = u
-	}
-	return b.tokenURL, nil
-}
-
-// discoverTokenURL reads token_endpoint from the issuer's metadata
-// (OpenID Connect discovery, then RFC 8414).
-func discoverTokenURL(ctx context.Context, client *http.Client, issuer string) (string, error) {
-	base := strings.TrimSuffix(issuer, "/")
-	var lastErr error
-	for _, u := range []string{base + "/.well-known/openid-configuration", base + "/.well-known/oauth-authorization-server"} {
-		meta, err := fetchMetadata(ctx, client, u)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if meta.Issuer != issuer || meta.TokenEndpoint == "" {
-			return "", fmt.Errorf("discovery %s: issuer %q (want %q), token_endpoint %q", u, meta.Issuer, issuer, meta.TokenEndpoint)
-		}
-		return meta.TokenEndpoint, nil
-	}
-	return "", fmt.Errorf("discovery: %w", lastErr)
-}
-
-type metadata struct {
-	Issuer        string `json:"issuer"`
-	TokenEndpoint string `json:"token_endpoint"`
-}
-
-func fetchMetadata(ctx context.Context, client *http.Client, u string) (metadata, error) {
-	var m metadata
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	meta, err := b.discovery.endpoints(ctx)
 	if err != nil {
-		return m, err
+		return "", err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return m, err
+	if meta.TokenEndpoint == "" {
+		return "", fmt.Errorf("%w: discovery names no token_endpoint", errUnavailable)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
-	}
-	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m)
-	return m, err
+	return meta.TokenEndpoint, nil
 }
