@@ -61,6 +61,9 @@ type Config struct {
 	// and Audience with the claim names and types above.
 	Verifier resource.TokenVerifier
 	// Transport carries requests to the upstreams; if nil, NewTransport().
+	// An *http.Transport is used through clones that bound the wait for
+	// response headers (one per distinct timeout); any other RoundTripper
+	// as it is, with a timer per request.
 	Transport http.RoundTripper
 	// UpstreamTimeout bounds the wait for an upstream's response headers
 	// (the body may take longer); a route may set its own. Exceeding it is

@@ -57,8 +57,9 @@ func New(cfg Config) (*Gateway, error) {
 		g.basic = newBasicAuth(&g.cfg, g.verify, d, m.cacheHook(cacheBasic))
 	}
 	limit := newLimiter(cfg.RateLimit, cfg.RateLimitKeys, cfg.Now)
+	clones := map[transportKey]*http.Transport{}
 	for _, r := range cfg.Routes {
-		rt := g.newRoute(r, limit)
+		rt := g.newRoute(r, limit, clones)
 		g.routes = append(g.routes, rt)
 		if r.Pattern != "" {
 			if g.mux == nil {
@@ -262,8 +263,9 @@ func isBearer(h, token string) bool {
 }
 
 // newRoute builds the reverse proxy of r; limit is the gateway's rate
-// limit, which r may replace with its own.
-func (g *Gateway) newRoute(r Route, limit *limiter) *route {
+// limit, which r may replace with its own; clones are the transports with a
+// response header timeout made so far (see routeTransport).
+func (g *Gateway) newRoute(r Route, limit *limiter, clones map[transportKey]*http.Transport) *route {
 	upstream, _ := url.Parse(r.Upstream) // validated
 	transport := r.Transport
 	if transport == nil {
@@ -292,7 +294,8 @@ func (g *Gateway) newRoute(r Route, limit *limiter) *route {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 		},
-		Transport:    &upstreamTransport{base: transport, timeout: timeout, latency: g.metrics.upstream.WithLabelValues(rt.name)},
+		Transport:    routeTransport(transport, timeout, g.metrics.upstream.WithLabelValues(rt.name), clones),
+		BufferPool:   proxyBuffers,
 		ErrorHandler: g.proxyError(rt),
 	}
 	return rt

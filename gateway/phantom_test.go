@@ -33,7 +33,7 @@ type fakeAS struct {
 	introspectionAuthErr bool
 }
 
-func newFakeAS(t *testing.T, fx *fixture) *fakeAS {
+func newFakeAS(t testing.TB, fx *fixture) *fakeAS {
 	t.Helper()
 	as := &fakeAS{fx: fx, answers: map[string]map[string]any{}, advertiseIntrospect: true}
 	srv := httptest.NewServer(http.HandlerFunc(as.serveHTTP))

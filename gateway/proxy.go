@@ -21,12 +21,48 @@ var errUpstreamTimeout = errors.New("gateway: upstream did not answer in time")
 // response headers (not for the body, which may stream for long) and
 // records that wait in the upstream latency histogram.
 type upstreamTransport struct {
-	base    http.RoundTripper
+	base http.RoundTripper
+	// timeout, if not zero, is enforced here with a timer per request;
+	// zero means base enforces it (an *http.Transport with
+	// ResponseHeaderTimeout, see headerTimeout).
 	timeout time.Duration
 	latency prometheus.Observer
 }
 
+// transportKey identifies a clone of an *http.Transport with a response
+// header timeout.
+type transportKey struct {
+	base    *http.Transport
+	timeout time.Duration
+}
+
+// routeTransport returns the transport of a route: base, its wait for
+// response headers bounded by timeout. An *http.Transport is cloned with
+// ResponseHeaderTimeout set — one clone per timeout, shared by the routes
+// that use it — which costs nothing per request; any other RoundTripper
+// gets a timer per request. clones is only used while New runs.
+func routeTransport(base http.RoundTripper, timeout time.Duration, latency prometheus.Observer,
+	clones map[transportKey]*http.Transport) *upstreamTransport {
+	t, ok := base.(*http.Transport)
+	if !ok {
+		return &upstreamTransport{base: base, timeout: timeout, latency: latency}
+	}
+	key := transportKey{t, timeout}
+	if clones[key] == nil {
+		c := t.Clone()
+		c.ResponseHeaderTimeout = timeout
+		clones[key] = c
+	}
+	return &upstreamTransport{base: clones[key], latency: latency}
+}
+
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.timeout == 0 {
+		start := time.Now()
+		resp, err := t.base.RoundTrip(req)
+		t.latency.Observe(time.Since(start).Seconds())
+		return resp, err
+	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := time.AfterFunc(t.timeout, func() { cancel(errUpstreamTimeout) })
 	start := time.Now()

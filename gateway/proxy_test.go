@@ -36,10 +36,15 @@ func TestUpstreamTimeout(t *testing.T) {
 	}))
 	t.Cleanup(slowBody.Close)
 	public := []Rule{{Public: true}}
+	// An *http.Transport gets the timeout as ResponseHeaderTimeout; any
+	// other RoundTripper, a timer per request.
+	custom := roundTripperFunc(func(r *http.Request) (*http.Response, error) { return http.DefaultTransport.RoundTrip(r) })
 	g := fx.gateway(t, []Route{
 		{Prefix: "/route-timeout", Upstream: slowHeaders.URL, Timeout: 100 * time.Millisecond, Rules: public},
 		{Prefix: "/gateway-timeout", Upstream: slowHeaders.URL, Rules: public},
 		{Prefix: "/slow-body", Upstream: slowBody.URL, Timeout: 100 * time.Millisecond, Rules: public},
+		{Prefix: "/custom/route-timeout", Upstream: slowHeaders.URL, Timeout: 100 * time.Millisecond, Rules: public, Transport: custom},
+		{Prefix: "/custom/slow-body", Upstream: slowBody.URL, Timeout: 100 * time.Millisecond, Rules: public, Transport: custom},
 	}, func(c *Config) { c.UpstreamTimeout = 150 * time.Millisecond })
 	tests := []struct {
 		name, path  string
@@ -51,6 +56,8 @@ func TestUpstreamTimeout(t *testing.T) {
 		{name: "route_timeout", path: "/route-timeout", wantStatus: http.StatusGatewayTimeout, wantCode: "gateway_timeout", maxDuration: 2 * time.Second},
 		{name: "gateway_timeout", path: "/gateway-timeout", wantStatus: http.StatusGatewayTimeout, wantCode: "gateway_timeout", maxDuration: 2 * time.Second},
 		{name: "slow_body_is_not_a_timeout", path: "/slow-body", wantStatus: http.StatusOK, wantBody: "late but whole"},
+		{name: "custom_transport_timeout", path: "/custom/route-timeout", wantStatus: http.StatusGatewayTimeout, wantCode: "gateway_timeout", maxDuration: 2 * time.Second},
+		{name: "custom_transport_slow_body", path: "/custom/slow-body", wantStatus: http.StatusOK, wantBody: "late but whole"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,3 +261,7 @@ func TestHTTP2Upstream(t *testing.T) {
 		t.Errorf("got %d without the upstream's CA, want 502", w.Code)
 	}
 }
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
