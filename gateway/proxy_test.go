@@ -265,3 +265,37 @@ func TestHTTP2Upstream(t *testing.T) {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestHopByHopHeaders: headers meant for one connection, and any the client
+// names in Connection, do not reach the upstream; the X-Forwarded-* headers
+// are the gateway's.
+func TestHopByHopHeaders(t *testing.T) {
+	fx := newFixture(t)
+	up := newUpstream(t, "svc")
+	g := fx.gateway(t, []Route{{Prefix: "/api", Upstream: up.URL}})
+	hop := http.Header{
+		"Connection":          {"keep-alive, X-Internal-Secret"},
+		"X-Internal-Secret":   {"named in Connection"},
+		"Keep-Alive":          {"timeout=5"},
+		"Proxy-Authorization": {"Basic Zm9vOmJhcg=="},
+		"Proxy-Connection":    {"keep-alive"},
+		"Te":                  {"gzip"},
+		"Trailer":             {"X-T"},
+		"Upgrade":             {"h2c"},
+		"X-Forwarded-Proto":   {"https"},
+		"X-Kept":              {"end to end"},
+	}
+	w := serve(t, g, http.MethodGet, "/api", "Bearer "+fx.mintFor(t, "alice"), hop)
+	got := decodeEcho(t, w).Header
+	for _, name := range []string{"X-Internal-Secret", "Keep-Alive", "Proxy-Authorization", "Proxy-Connection", "Te", "Trailer", "Upgrade"} {
+		if v := got.Get(name); v != "" {
+			t.Errorf("upstream got %s: %q, want it removed", name, v)
+		}
+	}
+	if got.Get("X-Kept") != "end to end" {
+		t.Errorf("got X-Kept %q, want an ordinary header kept", got.Get("X-Kept"))
+	}
+	if p := got.Get("X-Forwarded-Proto"); p != "http" {
+		t.Errorf("got X-Forwarded-Proto %q, want the gateway's %q", p, "http")
+	}
+}
