@@ -37,7 +37,7 @@ type Config struct {
 	// of the issuer carries.
 	//
 	// Some authorization servers type their access tokens plain "JWT"
-	// (mockoidc, older Keycloak and Auth0 set-ups). Adding "JWT" here
+	// (github.com/oauth2-proxy/mockoidc, for one). Adding "JWT" here
 	// accepts them — and with them any other JWT that issuer signs for this
 	// audience, such as an ID token whose audience is a client this service
 	// also trusts. Add it only for such a server, and keep the audience
