@@ -47,6 +47,8 @@ type basicEntry struct {
 	until     time.Time
 }
 
+func (e basicEntry) expiry() time.Time { return e.until }
+
 func newBasicAuth(cfg *Config, v resource.TokenVerifier, d *discovery, onLookup func(bool)) *basicAuth {
 	b := &basicAuth{cfg: cfg, verify: v, discovery: d, onLookup: onLookup, margin: 30 * time.Second,
 		entries: map[[sha256.Size]byte]basicEntry{}}
@@ -128,28 +130,11 @@ func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass
 	e := basicEntry{principal: p, token: resp.AccessToken, until: p.Expiry.Add(-b.margin)}
 	b.mu.Lock()
 	if len(b.entries) >= b.cfg.BasicCacheSize {
-		b.evict(b.cfg.Now())
+		evict(b.entries, b.cfg.Now())
 	}
 	b.entries[key] = e
 	b.mu.Unlock()
 	return e, nil
-}
-
-// evict drops expired entries, or an arbitrary one if none has expired.
-func (b *basicAuth) evict(now time.Time) {
-	n := len(b.entries)
-	for k, e := range b.entries {
-		if !now.Before(e.until) {
-			delete(b.entries, k)
-		}
-	}
-	if len(b.entries) < n {
-		return
-	}
-	for k := range b.entries {
-		delete(b.entries, k)
-		return
-	}
 }
 
 // tokenEndpoint returns the configured token URL, or the one discovery

@@ -94,6 +94,8 @@ type phantomEntry struct {
 	until time.Time // reuse it until then
 }
 
+func (e phantomEntry) expiry() time.Time { return e.until }
+
 func newPhantoms(o *Opaque, now func() time.Time, onLookup func(bool)) (*phantoms, error) {
 	var key *jose.PrivateKey
 	var err error
@@ -159,29 +161,11 @@ func (ph *phantoms) token(rt *route, p *resource.Principal, opaque string) (stri
 	}
 	ph.mu.Lock()
 	if len(ph.cache) >= ph.size {
-		ph.evict(now)
+		evict(ph.cache, now)
 	}
 	ph.cache[key] = phantomEntry{raw: raw, until: now.Add(exp.Sub(now) / 2)}
 	ph.mu.Unlock()
 	return raw, nil
-}
-
-// evict drops the entries past reuse, or an arbitrary one if none is;
-// ph.mu is held.
-func (ph *phantoms) evict(now time.Time) {
-	n := len(ph.cache)
-	for k, e := range ph.cache {
-		if !now.Before(e.until) {
-			delete(ph.cache, k)
-		}
-	}
-	if len(ph.cache) < n {
-		return
-	}
-	for k := range ph.cache {
-		delete(ph.cache, k)
-		return
-	}
 }
 
 // serveJWKS publishes the phantom-token key. It changes only when the
