@@ -5,15 +5,13 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"hash"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,15 +27,18 @@ import (
 // HMAC of the credential under a per-process random key: the cache never
 // holds a password, and its keys are useless outside this process.
 type basicAuth struct {
-	cfg    *Config
-	verify resource.TokenVerifier
-	key    [32]byte
-	group  singleflight.Group
+	cfg       *Config
+	verify    resource.TokenVerifier
+	discovery *discovery
+	key       [32]byte
+	// macs holds HMAC-SHA-256 states keyed with key, reset after use:
+	// keying one anew costs more than the hash of a credential.
+	macs  sync.Pool
+	group singleflight.Group
 	// margin: an entry is dropped this long before its token expires.
 	margin time.Duration
-
-	tokenURLMu sync.Mutex
-	tokenURL   string // from discovery, once found
+	// onLookup is told whether each cache lookup hit, for the metrics.
+	onLookup func(hit bool)
 
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]basicEntry
@@ -49,19 +50,27 @@ type basicEntry struct {
 	until     time.Time
 }
 
-func newBasicAuth(cfg *Config, v resource.TokenVerifier) *basicAuth {
-	b := &basicAuth{cfg: cfg, verify: v, margin: 30 * time.Second, entries: map[[sha256.Size]byte]basicEntry{}}
+func (e basicEntry) expiry() time.Time { return e.until }
+
+func newBasicAuth(cfg *Config, v resource.TokenVerifier, d *discovery, onLookup func(bool)) *basicAuth {
+	b := &basicAuth{cfg: cfg, verify: v, discovery: d, onLookup: onLookup, margin: 30 * time.Second,
+		entries: map[[sha256.Size]byte]basicEntry{}}
 	rand.Read(b.key[:])
+	b.macs.New = func() any { return hmac.New(sha256.New, b.key[:]) }
 	return b
 }
 
+// cacheKey is the HMAC of the credential: user, a NUL (which RFC 7617
+// user-ids cannot contain), and the password.
 func (b *basicAuth) cacheKey(user, pass string) [sha256.Size]byte {
-	m := hmac.New(sha256.New, b.key[:])
+	m := b.macs.Get().(hash.Hash)
 	m.Write([]byte(user))
 	m.Write([]byte{0})
 	m.Write([]byte(pass))
 	var k [sha256.Size]byte
 	m.Sum(k[:0])
+	m.Reset()
+	b.macs.Put(m)
 	return k
 }
 
@@ -70,7 +79,9 @@ func (b *basicAuth) cacheKey(user, pass string) [sha256.Size]byte {
 // the authorization server for its login throttling.
 func (b *basicAuth) authenticate(ctx context.Context, user, pass, endUserIP string) (*resource.Principal, string, error) {
 	key := b.cacheKey(user, pass)
-	if e, ok := b.cached(key); ok {
+	e, ok := b.cached(key)
+	b.onLookup(ok)
+	if ok {
 		err := b.revoked(e)
 		if err == nil {
 			return e.principal, e.token, nil
@@ -92,7 +103,7 @@ func (b *basicAuth) authenticate(ctx context.Context, user, pass, endUserIP stri
 	if err != nil {
 		return nil, "", err
 	}
-	e := v.(basicEntry)
+	e = v.(basicEntry)
 	return e.principal, e.token, nil
 }
 
@@ -124,7 +135,8 @@ func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass
 	if err != nil {
 		return basicEntry{}, err
 	}
-	tc := oauth.TokenClient{TokenURL: tokenURL, ClientID: b.cfg.ClientID, ClientSecret: b.cfg.ClientSecret, HTTPClient: b.cfg.HTTPClient}
+	tc := oauth.TokenClient{TokenURL: tokenURL, ClientID: b.cfg.ClientID, ClientSecret: b.cfg.ClientSecret,
+		AuthMethod: b.cfg.TokenEndpointAuthMethod, HTTPClient: b.cfg.HTTPClient}
 	params := url.Values{"grant_type": {oauth.GrantPassword}, "username": {user}, "password": {pass}}
 	if endUserIP != "" {
 		params.Set(oauth.ParamEndUserIP, endUserIP)
@@ -147,28 +159,11 @@ func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass
 	e := basicEntry{principal: p, token: resp.AccessToken, until: p.Expiry.Add(-b.margin)}
 	b.mu.Lock()
 	if len(b.entries) >= b.cfg.BasicCacheSize {
-		b.evict(b.cfg.Now())
+		evict(b.entries, b.cfg.Now())
 	}
 	b.entries[key] = e
 	b.mu.Unlock()
 	return e, nil
-}
-
-// evict drops expired entries, or an arbitrary one if none has expired.
-func (b *basicAuth) evict(now time.Time) {
-	n := len(b.entries)
-	for k, e := range b.entries {
-		if !now.Before(e.until) {
-			delete(b.entries, k)
-		}
-	}
-	if len(b.entries) < n {
-		return
-	}
-	for k := range b.entries {
-		delete(b.entries, k)
-		return
-	}
 }
 
 // tokenEndpoint returns the configured token URL, or the one discovery
@@ -177,65 +172,14 @@ func (b *basicAuth) tokenEndpoint(ctx context.Context) (string, error) {
 	if b.cfg.TokenURL != "" {
 		return b.cfg.TokenURL, nil
 	}
-	b.tokenURLMu.Lock()
-	defer b.tokenURLMu.Unlock()
-	if b.tokenURL == "" {
-		u, err := discoverTokenURL(ctx, b.cfg.HTTPClient, b.cfg.Issuer)
-		if err != nil {
-			return "", fmt.Errorf("%w: %w", errUnavailable, err)
-		}
-		b.tokenURL = u
-	}
-	return b.tokenURL, nil
-}
-
-// discoverTokenURL reads token_endpoint from the issuer's metadata.
-func discoverTokenURL(ctx context.Context, client *http.Client, issuer string) (string, error) {
-	meta, err := discover(ctx, client, issuer)
-	return meta.TokenEndpoint, err
-}
-
-// discover reads the issuer's metadata (OpenID Connect discovery, then
-// RFC 8414); it must name the issuer and a token endpoint.
-func discover(ctx context.Context, client *http.Client, issuer string) (metadata, error) {
-	base := strings.TrimSuffix(issuer, "/")
-	var lastErr error
-	for _, u := range []string{base + "/.well-known/openid-configuration", base + "/.well-known/oauth-authorization-server"} {
-		meta, err := fetchMetadata(ctx, client, u)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if meta.Issuer != issuer || meta.TokenEndpoint == "" {
-			return metadata{}, fmt.Errorf("discovery %s: issuer %q (want %q), token_endpoint %q", u, meta.Issuer, issuer, meta.TokenEndpoint)
-		}
-		return meta, nil
-	}
-	return metadata{}, fmt.Errorf("discovery: %w", lastErr)
-}
-
-type metadata struct {
-	Issuer             string `json:"issuer"`
-	TokenEndpoint      string `json:"token_endpoint"`
-	RevocationEndpoint string `json:"revocation_endpoint"` // RFC 8414 §2, RFC 7009
-}
-
-func fetchMetadata(ctx context.Context, client *http.Client, u string) (metadata, error) {
-	var m metadata
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	meta, err := b.discovery.endpoints(ctx)
 	if err != nil {
-		return m, err
+		return "", err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return m, err
+	if meta.TokenEndpoint == "" {
+		return "", fmt.Errorf("%w: discovery names no token_endpoint", errUnavailable)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
-	}
-	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m)
-	return m, err
+	return meta.TokenEndpoint, nil
 }
 
 // endUserIP returns the address of the client that sent r, or "" if its

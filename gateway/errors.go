@@ -26,6 +26,7 @@ func setChallenges(w http.ResponseWriter, code, desc string) {
 
 // unauthorized answers a request whose authentication failed.
 func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
+	setOutcome(w, outcomeUnauthenticated)
 	if g.sessions != nil && g.sessions.unauthorized(w, r, err) {
 		return
 	}
@@ -43,9 +44,11 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, err error
 		setChallenges(w, "", "")
 		writeError(w, &oauth.Error{Code: oauth.ErrInvalidRequest, Description: "malformed or unsupported Authorization header", Status: http.StatusUnauthorized})
 	case errors.Is(err, errUnavailable), errors.Is(err, resource.ErrKeysUnavailable):
+		setOutcome(w, outcomeAuthUnavailable)
 		g.cfg.Logger.WarnContext(r.Context(), "cannot authenticate", "err", err)
 		writeError(w, &oauth.Error{Code: oauth.ErrTemporarilyUnavailable, Description: "authentication is unavailable, retry later"})
 	default:
+		setOutcome(w, outcomeError)
 		g.cfg.Logger.ErrorContext(r.Context(), "authenticate", "err", err)
 		writeError(w, &oauth.Error{Code: oauth.ErrServerError, Description: "internal error"})
 	}
@@ -53,8 +56,17 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, err error
 
 // deny answers 403; the reason goes to the log, not to the client.
 func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, reason string) {
+	setOutcome(w, outcomeDenied)
 	g.cfg.Logger.InfoContext(r.Context(), "request denied", "method", r.Method, "path", r.URL.Path, "reason", reason)
 	writeError(w, &oauth.Error{Code: oauth.ErrAccessDenied, Description: "access denied", Status: http.StatusForbidden})
 }
 
 func writeError(w http.ResponseWriter, e *oauth.Error) { oauth.WriteError(w, e) }
+
+// setOutcome records why the gateway answered a request itself, for the
+// access log and the metrics.
+func setOutcome(w http.ResponseWriter, outcome string) {
+	if x, ok := w.(*exchange); ok {
+		x.outcome = outcome
+	}
+}

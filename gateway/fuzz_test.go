@@ -14,44 +14,104 @@ import (
 )
 
 // FuzzMatch runs arbitrary request targets, parsed the way net/http parses
-// them, through the route matcher. A route may only be chosen for a clean
-// path (no "." or ".." segment, no empty segment, no backslash, no encoded
-// slash) that lies under its prefix on a segment boundary, and it must be
-// the first route that fits; a clean path under some prefix must not be
-// refused. The seed corpus in testdata/fuzz/FuzzMatch holds traversal and
+// them, through the route matcher, with each of a few methods. A route may
+// only be chosen for a clean path (no "." or ".." segment, no empty segment,
+// no backslash, no encoded slash); for a clean path the choice must be the
+// reference's: the first route in config order that is either a prefix
+// route whose prefix is the path or a segment-aligned ancestor of it, or the
+// winning pattern route — the first pattern of patternPrecedence (written
+// by hand from ServeMux's rules, not computed by ServeMux) that matches on
+// its own. The seed corpus in testdata/fuzz/FuzzMatch holds traversal and
 // encoding tricks.
 func FuzzMatch(f *testing.F) {
 	fx := newFixture(f)
 	up := "http://127.0.0.1:1"
 	g := fx.gateway(f, []Route{
 		{Prefix: "/api/admin/orders", Upstream: up, StripPrefix: "/api/admin"},
+		{Pattern: "GET /api/orders/new", Upstream: up},
+		{Pattern: "GET /api/orders/{id}", Upstream: up},
 		{Prefix: "/api/orders", Upstream: up, StripPrefix: "/api"},
 		{Prefix: "/api/orders/special", Upstream: up},
+		{Pattern: "/api/orders/{id}", Upstream: up}, // wins among patterns for DELETE, loses to the prefix above
 		{Prefix: "/static/", Upstream: up},
+		{Pattern: "/files/{path...}", Upstream: up},
+		{Pattern: "gw/hosted/{x}", Upstream: up},
+		{Pattern: "/hosted/{x}", Upstream: up},
+		{Pattern: "/{$}", Upstream: up},
 		{Prefix: "/api", Upstream: up},
 	})
+	alone := map[string]*http.ServeMux{} // each pattern in a mux of its own
+	for _, p := range patternPrecedence {
+		alone[p] = http.NewServeMux()
+		alone[p].Handle(p, http.NotFoundHandler())
+	}
 	for _, s := range []string{"/api/orders/7", "/api/orders/../admin/orders", "//api/orders", "/api/orders%2F7",
-		"/api/orders/..%5Cadmin", "/static/a.js", "/api/ordersX?x=1"} {
+		"/api/orders/..%5Cadmin", "/static/a.js", "/api/ordersX?x=1", "/api/orders/new", "/files/a/b", "/files",
+		"/hosted/1", "/", "/api/orders/7/", "/api/orders/%6Eew"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, target string) {
-		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: gw\r\n\r\n")))
-		if err != nil {
-			return // net/http would have refused it before the gateway
-		}
-		got := g.match(r)
-		p := r.URL.Path
-		want := referenceMatch(g.routes, p)
-		if !clean(p, r.URL.RawPath) {
-			if got != nil {
-				t.Fatalf("path %q (raw %q): got route %q, want none for a path that is not clean", p, r.URL.RawPath, got.Prefix)
+		for _, method := range []string{"GET", "HEAD", "DELETE"} {
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(method + " " + target + " HTTP/1.1\r\nHost: gw\r\n\r\n")))
+			if err != nil {
+				return // net/http would have refused it before the gateway
 			}
-			return
-		}
-		if got != want {
-			t.Fatalf("path %q: got %v, want %v", p, prefixOf(got), prefixOf(want))
+			got := g.match(r)
+			p := r.URL.Path
+			if !clean(p, r.URL.RawPath) {
+				if got != nil {
+					t.Fatalf("%s %q (raw %q): got route %q, want none for a path that is not clean", method, p, r.URL.RawPath, labelOf(got))
+				}
+				continue
+			}
+			if want := referenceMatch(g.routes, r, alone); got != want {
+				t.Fatalf("%s %q: got %v, want %v", method, p, labelOf(got), labelOf(want))
+			}
 		}
 	})
+}
+
+// patternPrecedence lists FuzzMatch's patterns from most to least specific
+// where they overlap, by ServeMux's documented rules: a longer literal path
+// beats a wildcard, a method beats none, a host beats none.
+var patternPrecedence = []string{"GET /api/orders/new", "GET /api/orders/{id}", "/api/orders/{id}",
+	"/files/{path...}", "gw/hosted/{x}", "/hosted/{x}", "/{$}"}
+
+// referenceMatch is the specification of routing for clean paths.
+func referenceMatch(routes []*route, r *http.Request, alone map[string]*http.ServeMux) *route {
+	winner := ""
+	for _, p := range patternPrecedence {
+		if _, pattern := alone[p].Handler(r); pattern == p && isNotFound(alone[p], r) {
+			winner = p
+			break
+		}
+	}
+	for _, rt := range routes {
+		if rt.Pattern != "" && rt.Pattern == winner {
+			return rt
+		}
+		pre := strings.TrimSuffix(rt.Prefix, "/")
+		if rt.Prefix != "" && (r.URL.Path == rt.Prefix || strings.HasPrefix(r.URL.Path, pre+"/")) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// isNotFound reports whether mux would serve r with its registered handler
+// (the NotFoundHandler), not a redirect or a 405 of its own.
+func isNotFound(mux *http.ServeMux, r *http.Request) bool {
+	w := httptest.NewRecorder()
+	h, _ := mux.Handler(r)
+	h.ServeHTTP(w, r)
+	return w.Code == http.StatusNotFound
+}
+
+func labelOf(rt *route) string {
+	if rt == nil {
+		return "no route"
+	}
+	return rt.label()
 }
 
 // clean reports whether a decoded path has nothing an upstream could
@@ -71,25 +131,6 @@ func clean(p, raw string) bool {
 		}
 	}
 	return true
-}
-
-// referenceMatch is the specification of routing for clean paths: the
-// first route whose prefix is the path or a segment-aligned ancestor of it.
-func referenceMatch(routes []*route, p string) *route {
-	for _, rt := range routes {
-		pre := strings.TrimSuffix(rt.Prefix, "/")
-		if p == rt.Prefix || strings.HasPrefix(p, pre+"/") {
-			return rt
-		}
-	}
-	return nil
-}
-
-func prefixOf(rt *route) string {
-	if rt == nil {
-		return "no route"
-	}
-	return rt.Prefix
 }
 
 // FuzzAuthorizationHeader sends arbitrary Authorization header values

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,11 +16,16 @@ import (
 
 // Gateway is the edge proxy. It is an http.Handler, safe for concurrent use.
 type Gateway struct {
-	cfg    Config
-	routes []*route
-	verify resource.TokenVerifier
-	basic  *basicAuth      // nil when no client credentials are configured
-	strip  map[string]bool // identity headers, by cgiName
+	cfg     Config
+	routes  []*route
+	mux     *http.ServeMux          // matches the pattern routes; nil if there are none
+	builtin map[string]http.Handler // paths the gateway answers itself (health.go)
+	verify  resource.TokenVerifier  // bearer tokens: JWTs, and opaque ones if configured
+	jwt     resource.TokenVerifier  // JWTs alone
+	basic   *basicAuth              // nil when no client credentials are configured
+	phantom *phantoms               // nil unless opaque tokens are accepted
+	metrics *metrics
+	strip   map[string]bool // identity headers, by cgiName
 
 	sessions *sessions // nil when browser sessions are off
 }
@@ -29,38 +33,53 @@ type Gateway struct {
 // route is a Route with its proxy built.
 type route struct {
 	Route
-	proxy *httputil.ReverseProxy
+	name     string   // in metrics and the access log
+	audience []string // of the phantom tokens forwarded on it
+	limiter  *limiter // nil: no rate limit
+	proxy    *httputil.ReverseProxy
 }
 
-// New returns a Gateway for cfg. It does no I/O: discovery and the JWKS are
-// fetched on first use.
+// New returns a Gateway for cfg, or every problem Validate finds. It does no
+// I/O: discovery and the JWKS are fetched on first use.
 func New(cfg Config) (*Gateway, error) {
-	if err := cfg.setDefaults(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, verify: cfg.Verifier, strip: identityHeaders(cfg.StripHeaders)}
-	if g.verify == nil {
-		v, err := resource.NewVerifier(resource.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: cfg.HTTPClient, Now: cfg.Now})
-		if err != nil {
-			return nil, fmt.Errorf("gateway: %w", err)
-		}
-		g.verify = v
+	cfg.setDefaults()
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
+	g := &Gateway{cfg: cfg, metrics: m, strip: identityHeaders(cfg.StripHeaders)}
+	d := &discovery{issuer: cfg.Issuer, client: cfg.HTTPClient}
+	if err := g.newVerifiers(d); err != nil {
+		return nil, err
 	}
 	if cfg.Revocations != nil {
 		g.verify = resource.WithRevocations(g.verify, cfg.Revocations)
 	}
 	if cfg.ClientID != "" {
-		g.basic = newBasicAuth(&cfg, g.verify)
+		g.basic = newBasicAuth(&g.cfg, g.verify, d, m.cacheHook(cacheBasic))
 	}
+	limit := newLimiter(cfg.RateLimit, cfg.RateLimitKeys, cfg.Now)
+	clones := map[transportKey]*http.Transport{}
 	for _, r := range cfg.Routes {
-		g.routes = append(g.routes, g.newRoute(r))
+		rt := g.newRoute(r, limit, clones)
+		g.routes = append(g.routes, rt)
+		if r.Pattern != "" {
+			if g.mux == nil {
+				g.mux = http.NewServeMux()
+			}
+			handlePattern(g.mux, r.Pattern, matched{rt}) // Validate registered it without error
+		}
 	}
 	if cfg.Session.Enabled {
-		g.sessions = newSessions(&cfg, g.verify, g.basic)
+		g.sessions = newSessions(&g.cfg, g.verify, g.basic)
 		for _, rt := range g.routes {
 			rt.proxy.Transport = &retryTransport{next: rt.proxy.Transport, s: g.sessions}
 		}
 	}
+	g.builtin = g.builtins()
 	return g, nil
 }
 
@@ -72,40 +91,66 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w, r = g.sessions.begin(w, r)
 	}
+	if h := g.builtin[r.URL.Path]; h != nil { // health, readiness, the phantom-token keys
+		h.ServeHTTP(w, r)
+		return
+	}
+	x := g.begin(w, r) // the access log line and the metrics, written at the end
+	defer x.end()
 	rt := g.match(r)
 	if rt == nil {
-		writeError(w, &oauth.Error{Code: "not_found", Description: "no route", Status: http.StatusNotFound})
+		x.reply(outcomeNoRoute, &oauth.Error{Code: "not_found", Description: "no route", Status: http.StatusNotFound})
 		return
 	}
+	x.route = rt.name
 	rule, ok := rt.rule(r.Method)
 	if !ok {
-		g.deny(w, r, "no rule for this method")
+		g.deny(x, r, "no rule for this method")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
+	if r.ContentLength > g.cfg.MaxBodyBytes {
+		x.reply(outcomeTooLarge, &oauth.Error{Code: "request_too_large", Description: "request body too large",
+			Status: http.StatusRequestEntityTooLarge})
+		return
+	}
+	r.Body = http.MaxBytesReader(x, r.Body, g.cfg.MaxBodyBytes)
 	if rule.Public {
-		r.Header.Del("Authorization")
-		rt.proxy.ServeHTTP(w, r)
+		if g.allow(x, rt, addressIdentity(r)) {
+			r.Header.Del("Authorization")
+			rt.proxy.ServeHTTP(x, r)
+		}
 		return
 	}
 	p, token, err := g.authenticate(r)
 	if err != nil {
-		g.unauthorized(w, r, err)
+		if g.allow(x, rt, addressIdentity(r)) {
+			g.unauthorized(x, r, err)
+		}
+		return
+	}
+	x.subject = p.Subject
+	if !g.allow(x, rt, subjectIdentity(p.Subject)) {
 		return
 	}
 	if reason := rule.deny(p); reason != "" {
-		g.deny(w, r, reason)
+		g.deny(x, r, reason)
 		return
 	}
-	if !isBearer(r.Header.Get("Authorization"), token) { // Basic, or "bearer" spelled otherwise
+	if g.phantom != nil && !isJWT(token) { // an opaque token never leaves the gateway
+		if token, err = g.phantom.token(rt, p, token); err != nil {
+			g.unauthorized(x, r, err)
+			return
+		}
+	}
+	if !isBearer(r.Header.Get("Authorization"), token) { // Basic, a phantom, or "bearer" spelled otherwise
 		r.Header.Set("Authorization", "Bearer "+token)
 	}
-	rt.proxy.ServeHTTP(w, r)
+	rt.proxy.ServeHTTP(x, r)
 }
 
-// match returns the first route whose prefix matches the request path, or
-// nil. Paths that are not clean, or that encode a slash, match nothing: they
-// could otherwise reach an upstream path another route's rules protect.
+// match returns the route for r (see Route for the order), or nil. Paths
+// that are not clean, or that encode a slash, match nothing: they could
+// otherwise reach an upstream path another route's rules protect.
 func (g *Gateway) match(r *http.Request) *route {
 	p := r.URL.Path
 	if p == "" || p[0] != '/' || path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/" {
@@ -119,12 +164,31 @@ func (g *Gateway) match(r *http.Request) *route {
 	if raw := strings.ToLower(r.URL.RawPath); strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") {
 		return nil
 	}
+	var pattern *route // the most specific pattern route that matches, if any
+	if g.mux != nil {
+		if h, _ := g.mux.Handler(r); h != nil {
+			if m, ok := h.(matched); ok {
+				pattern = m.rt
+			}
+		}
+	}
 	for _, rt := range g.routes {
-		if p == rt.Prefix || strings.HasPrefix(p, rt.Prefix) && (strings.HasSuffix(rt.Prefix, "/") || p[len(rt.Prefix)] == '/') {
+		if rt == pattern || rt.Pattern == "" && underPrefix(p, rt.Prefix) {
 			return rt
 		}
 	}
 	return nil
+}
+
+// matched marks a pattern route in the gateway's ServeMux, which is only
+// asked which pattern matches, never to serve.
+type matched struct{ rt *route }
+
+func (matched) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// underPrefix reports whether p is prefix or below it on a segment boundary.
+func underPrefix(p, prefix string) bool {
+	return p == prefix || strings.HasPrefix(p, prefix) && (strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/')
 }
 
 // rule returns the rule deciding method; ok is false when the route has
@@ -181,20 +245,63 @@ func (g *Gateway) authenticate(r *http.Request) (*resource.Principal, string, er
 	return nil, "", errMalformedCredentials
 }
 
+// newVerifiers builds the verifiers of bearer tokens: the JWT verifier, and
+// for opaque tokens an introspector with the phantom-token minter.
+func (g *Gateway) newVerifiers(d *discovery) error {
+	cfg := &g.cfg
+	g.jwt = cfg.Verifier
+	if g.jwt == nil {
+		v, err := resource.NewVerifier(resource.Config{Issuer: cfg.Issuer, Audience: cfg.Audience,
+			RolesClaim: cfg.RolesClaim, UsernameClaim: cfg.UsernameClaim, AccessTokenTypes: cfg.AccessTokenTypes,
+			HTTPClient: cfg.HTTPClient, Now: cfg.Now, OnCacheLookup: g.metrics.cacheHook(cacheToken)})
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		g.jwt = v
+	}
+	g.verify = g.jwt
+	if o := cfg.Opaque; o != nil {
+		in := &introspector{discovery: d, cfg: resource.IntrospectionConfig{
+			IntrospectionURL: o.IntrospectionURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			Issuer: cfg.Issuer, Audience: cfg.Audience, CacheTTL: o.CacheTTL, CacheSize: o.CacheSize,
+			RolesClaim: cfg.RolesClaim, UsernameClaim: cfg.UsernameClaim, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+			OnCacheLookup: g.metrics.cacheHook(cacheIntrospection)}}
+		g.verify = resource.Either{JWT: g.jwt, Opaque: in}
+		ph, err := newPhantoms(o, cfg.Now, g.metrics.cacheHook(cachePhantom))
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		g.phantom = ph
+	}
+	return nil
+}
+
 // isBearer reports whether h is exactly "Bearer " followed by token.
 func isBearer(h, token string) bool {
 	const scheme = "Bearer "
 	return len(h) == len(scheme)+len(token) && h[:len(scheme)] == scheme && h[len(scheme):] == token
 }
 
-// newRoute builds the reverse proxy of r.
-func (g *Gateway) newRoute(r Route) *route {
-	upstream, _ := url.Parse(r.Upstream) // validated in setDefaults
+// newRoute builds the reverse proxy of r; limit is the gateway's rate
+// limit, which r may replace with its own; clones are the transports with a
+// response header timeout made so far (see routeTransport).
+func (g *Gateway) newRoute(r Route, limit *limiter, clones map[transportKey]*http.Transport) *route {
+	upstream, _ := url.Parse(r.Upstream) // validated
 	transport := r.Transport
 	if transport == nil {
 		transport = g.cfg.Transport
 	}
-	rt := &route{Route: r}
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = g.cfg.UpstreamTimeout
+	}
+	rt := &route{Route: r, name: r.label(), audience: g.cfg.Audience, limiter: limit}
+	if r.Audience != "" {
+		rt.audience = []string{r.Audience}
+	}
+	if r.RateLimit != nil {
+		rt.limiter = newLimiter(*r.RateLimit, g.cfg.RateLimitKeys, g.cfg.Now)
+	}
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			for name := range pr.Out.Header {
@@ -208,18 +315,9 @@ func (g *Gateway) newRoute(r Route) *route {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 		},
-		Transport: transport,
-		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			status, code := http.StatusBadGateway, "bad_gateway"
-			if errors.Is(err, context.DeadlineExceeded) {
-				status, code = http.StatusGatewayTimeout, "gateway_timeout"
-			}
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				status, code = http.StatusRequestEntityTooLarge, "request_too_large"
-			}
-			g.cfg.Logger.WarnContext(req.Context(), "upstream failed", "route", r.Prefix, "err", err)
-			writeError(w, &oauth.Error{Code: code, Description: "upstream request failed", Status: status})
-		},
+		Transport:    routeTransport(transport, timeout, g.metrics.upstream.WithLabelValues(rt.name), clones),
+		BufferPool:   proxyBuffers,
+		ErrorHandler: g.proxyError(rt),
 	}
 	return rt
 }

@@ -44,6 +44,9 @@ var testUsers = map[string]testUser{
 }
 
 type fixture struct {
+	// issuer of the tokens the fake token endpoint and mintFor sign; if
+	// empty, testIssuer.
+	issuer   string
 	key      *jose.PrivateKey
 	verifier *resource.Verifier
 	clock    *clock
@@ -118,7 +121,11 @@ func (fx *fixture) serveToken(w http.ResponseWriter, r *http.Request) {
 func (fx *fixture) claims(name string) jose.Claims {
 	u := testUsers[name]
 	now := fx.clock.Now()
-	return jose.Claims{Issuer: testIssuer, Subject: "sub-" + name, Audience: jose.Audience{testAudience},
+	iss := fx.issuer
+	if iss == "" {
+		iss = testIssuer
+	}
+	return jose.Claims{Issuer: iss, Subject: "sub-" + name, Audience: jose.Audience{testAudience},
 		IssuedAt: jose.NewNumericDate(now), Expiry: jose.NewNumericDate(now.Add(5 * time.Minute)),
 		ID: rand.Text(), ClientID: "cli", Username: name, Roles: u.roles, Scope: u.scope}
 }

@@ -12,7 +12,10 @@
 // For per-object decisions, an ACL (owner plus grants to subjects or roles)
 // is checked with an ACLPolicy that holds the admin override. Services that
 // receive opaque tokens (deployed without the gateway's phantom tokens) use
-// an Introspector (RFC 7662, cached), or Either to accept both kinds.
+// an Introspector (RFC 7662, cached), or Either to accept both kinds. A
+// service that accepts the tokens of two issuers — the authorization
+// server's and the gateway's phantom tokens — chains their Verifiers with
+// AnyVerifier.
 //
 // Failures follow RFC 6750 §3: a missing token gets 401 with a bare Bearer
 // challenge, a bad one 401 with error="invalid_token", a denied one 403 (with

@@ -36,6 +36,9 @@ type IntrospectionConfig struct {
 	CacheTTL time.Duration
 	// CacheSize bounds the cache. If zero, 10000.
 	CacheSize int
+	// OnCacheLookup, if set, is called after each cache lookup with whether
+	// it hit, as in Config.
+	OnCacheLookup func(hit bool)
 	// RolesClaim and UsernameClaim as in Config.
 	RolesClaim, UsernameClaim string
 	// HTTPClient; if nil, a client with a 10s timeout.
@@ -102,7 +105,11 @@ func (in *Introspector) Verify(ctx context.Context, raw string) (*Principal, err
 	in.mu.RLock()
 	hit, ok := in.cache[key]
 	in.mu.RUnlock()
-	if ok && now.Before(hit.until) {
+	ok = ok && now.Before(hit.until)
+	if in.cfg.OnCacheLookup != nil {
+		in.cfg.OnCacheLookup(ok)
+	}
+	if ok {
 		return hit.p, nil
 	}
 	v, err, _ := in.group.Do(string(key[:]), func() (any, error) {
@@ -146,6 +153,15 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 		IssuedAt  int64         `json:"iat"`
 		TokenID   string        `json:"jti"`
 		SessionID string        `json:"sid"`
+		TokenType string        `json:"token_type"`
+		// TokenUse is an extension (Ory Hydra, Gatehouse) saying which
+		// kind of token this is.
+		TokenUse string `json:"token_use"`
+		// Act names the client acting for the subject after a token
+		// exchange (RFC 8693 §4.1).
+		Act *struct {
+			Subject string `json:"sub"`
+		} `json:"act"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%w: introspection response: %w", ErrKeysUnavailable, err)
@@ -157,6 +173,10 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 		return nil, fmt.Errorf("%w: inactive", ErrInvalidToken)
 	case r.Expiry == 0 || !now.Before(exp):
 		return nil, fmt.Errorf("%w: no exp or expired", ErrInvalidToken)
+	case !isAccessToken(r.TokenType, r.TokenUse):
+		// A refresh token, or a token bound to a proof (DPoP) that a bearer
+		// presentation lacks, is active but no bearer access token.
+		return nil, fmt.Errorf("%w: token_type %q, token_use %q", ErrInvalidToken, r.TokenType, r.TokenUse)
 	case in.cfg.Issuer != "" && r.Issuer != in.cfg.Issuer:
 		return nil, fmt.Errorf("%w: issuer %q", ErrInvalidToken, r.Issuer)
 	case len(in.cfg.Audience) > 0 && !containsAny(r.Audience, in.cfg.Audience):
@@ -166,6 +186,9 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 		Audience: r.Audience, SessionID: r.SessionID, TokenID: r.TokenID, Expiry: exp, Token: raw}
 	if r.IssuedAt != 0 { // for Revocations' not-before checks
 		p.IssuedAt = time.Unix(r.IssuedAt, 0)
+	}
+	if r.Act != nil {
+		p.Actor = r.Act.Subject
 	}
 	readClaims(data, in.roles, in.cfg.UsernameClaim, p)
 	if in.cfg.CacheTTL > 0 {
@@ -191,6 +214,13 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 		in.mu.Unlock()
 	}
 	return p, nil
+}
+
+// isAccessToken reports whether an introspection answer's token_type and
+// token_use (each optional) describe a bearer access token.
+func isAccessToken(tokenType, tokenUse string) bool {
+	typeOK := tokenType == "" || strings.EqualFold(tokenType, "bearer") || tokenType == "access_token"
+	return typeOK && (tokenUse == "" || tokenUse == "access_token")
 }
 
 func containsAny(have jose.Audience, want []string) bool {

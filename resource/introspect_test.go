@@ -39,7 +39,8 @@ func TestIntrospector(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	exp := now.Add(5 * time.Minute).Unix()
 	srv, calls := introspectionServer(t, map[string]map[string]any{
-		"good":      {"active": true, "sub": "alice", "client_id": "web", "scope": "orders read", "iss": "https://as", "aud": "demo-api", "exp": exp, "username": "alice", "roles": []string{"admin"}},
+		"good": {"active": true, "sub": "alice", "client_id": "web", "scope": "orders read", "iss": "https://as", "aud": "demo-api",
+			"exp": exp, "username": "alice", "roles": []string{"admin"}, "act": map[string]any{"sub": "billing"}},
 		"other-iss": {"active": true, "sub": "alice", "iss": "https://evil", "aud": "demo-api", "exp": exp},
 		"other-aud": {"active": true, "sub": "alice", "iss": "https://as", "aud": []string{"billing"}, "exp": exp},
 		"no-exp":    {"active": true, "sub": "alice", "iss": "https://as", "aud": "demo-api"},
@@ -50,8 +51,9 @@ func TestIntrospector(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := in.Verify(context.Background(), "good")
-	if err != nil || p.Subject != "alice" || p.Username != "alice" || !p.HasRole("admin") || !p.HasScope("read") || p.ClientID != "web" {
-		t.Fatalf("got %+v, %v, want alice with role admin and scope read", p, err)
+	if err != nil || p.Subject != "alice" || p.Username != "alice" || !p.HasRole("admin") || !p.HasScope("read") || p.ClientID != "web" ||
+		p.Actor != "billing" {
+		t.Fatalf("got %+v, %v, want alice with role admin and scope read, billing acting", p, err)
 	}
 	in.Verify(context.Background(), "good")
 	if n := calls.Load(); n != 1 {
@@ -79,6 +81,71 @@ func TestIntrospector(t *testing.T) {
 	mu.Unlock()
 	if _, err := in.Verify(context.Background(), "good"); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("got %v for an expired token, want ErrInvalidToken", err)
+	}
+}
+
+// TestIntrospectorRefusesOtherTokenKinds: an active answer for a refresh
+// token, or for a token bound to a proof of possession, is not a bearer
+// access token.
+func TestIntrospectorRefusesOtherTokenKinds(t *testing.T) {
+	exp := time.Now().Add(5 * time.Minute).Unix()
+	base := func(extra map[string]any) map[string]any {
+		m := map[string]any{"active": true, "sub": "alice", "iss": "https://as", "aud": "demo-api", "exp": exp}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		answer map[string]any
+		accept bool
+	}{
+		{name: "no_kind", answer: base(nil), accept: true},
+		{name: "bearer", answer: base(map[string]any{"token_type": "Bearer"}), accept: true},
+		{name: "bearer_lowercase", answer: base(map[string]any{"token_type": "bearer"}), accept: true},
+		{name: "access_token_use", answer: base(map[string]any{"token_type": "Bearer", "token_use": "access_token"}), accept: true},
+		{name: "refresh_token_use", answer: base(map[string]any{"token_use": "refresh_token"})},
+		{name: "refresh_token_type", answer: base(map[string]any{"token_type": "refresh_token"})},
+		{name: "dpop", answer: base(map[string]any{"token_type": "DPoP"})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := introspectionServer(t, map[string]map[string]any{"tok": tt.answer})
+			in, err := NewIntrospector(IntrospectionConfig{IntrospectionURL: srv.URL, ClientID: "orders", ClientSecret: "orders-secret"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := in.Verify(t.Context(), "tok")
+			if tt.accept && err != nil || !tt.accept && !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("got (%+v, %v), want accepted %v", p, err, tt.accept)
+			}
+		})
+	}
+}
+
+func TestIntrospectorOnCacheLookup(t *testing.T) {
+	exp := time.Now().Add(5 * time.Minute).Unix()
+	srv, calls := introspectionServer(t, map[string]map[string]any{"tok": {"active": true, "sub": "alice", "exp": exp}})
+	var hits, misses atomic.Int64
+	in, err := NewIntrospector(IntrospectionConfig{IntrospectionURL: srv.URL, ClientID: "orders", ClientSecret: "orders-secret",
+		OnCacheLookup: func(hit bool) {
+			if hit {
+				hits.Add(1)
+			} else {
+				misses.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := in.Verify(t.Context(), "tok"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits.Load() != 2 || misses.Load() != 1 || calls.Load() != 1 {
+		t.Errorf("got %d hits, %d misses, %d calls, want 2, 1, 1", hits.Load(), misses.Load(), calls.Load())
 	}
 }
 

@@ -66,6 +66,21 @@ func (r *remoteKeys) VerificationKeys(ctx context.Context, kid string) ([]jose.P
 	return set.Lookup(kid), nil
 }
 
+// ready returns nil when a key set is cached, else the error of fetching
+// one now.
+func (r *remoteKeys) ready(ctx context.Context) error {
+	r.mu.RLock()
+	set := r.set
+	r.mu.RUnlock()
+	if set != nil {
+		return nil
+	}
+	if _, err := r.fetch(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	}
+	return nil
+}
+
 // fetchTimeout bounds a fetch, which no caller's context does.
 const fetchTimeout = 30 * time.Second
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,17 @@ type Config struct {
 	Algorithms []string
 	// Leeway for exp, nbf and iat; if zero, 30s.
 	Leeway time.Duration
+	// AccessTokenTypes lists the accepted values of the "typ" header. If
+	// empty, only "at+jwt" (RFC 9068 §2.1), which no ID token or other JWT
+	// of the issuer carries.
+	//
+	// Some authorization servers type their access tokens plain "JWT"
+	// (github.com/oauth2-proxy/mockoidc, for one). Adding "JWT" here
+	// accepts them — and with them any other JWT that issuer signs for this
+	// audience, such as an ID token whose audience is a client this service
+	// also trusts. Add it only for such a server, and keep the audience
+	// specific to resource servers.
+	AccessTokenTypes []string
 	// RolesClaim names the claim holding the roles, with dots for nested
 	// objects (Keycloak: "realm_access.roles"). If empty, "roles".
 	RolesClaim string
@@ -40,6 +52,10 @@ type Config struct {
 	// CacheSize bounds the verified-token cache. If zero, 10000; negative
 	// turns the cache off.
 	CacheSize int
+	// OnCacheLookup, if set, is called after each lookup in the
+	// verified-token cache with whether it hit: a hook for metrics. It runs
+	// on the request path, so it must be fast, and safe for concurrent use.
+	OnCacheLookup func(hit bool)
 	// MinRefetchInterval is the shortest time between two JWKS fetches
 	// caused by unknown key IDs. If zero, 10s.
 	MinRefetchInterval time.Duration
@@ -110,8 +126,15 @@ func newVerifier(cfg Config, keys jose.Keys) (*Verifier, error) {
 	if cfg.UsernameClaim == "" {
 		cfg.UsernameClaim = "preferred_username"
 	}
+	types := cfg.AccessTokenTypes
+	if len(types) == 0 {
+		types = []string{jose.TypeAccessToken}
+	}
+	if slices.Contains(types, "") {
+		return nil, errors.New("resource: AccessTokenTypes holds an empty type")
+	}
 	v := &Verifier{cfg: cfg, keys: keys, expect: jose.Expect{
-		Issuer: cfg.Issuer, Audience: cfg.Audience, Types: []string{jose.TypeAccessToken},
+		Issuer: cfg.Issuer, Audience: cfg.Audience, Types: types,
 		Algorithms: cfg.Algorithms, Leeway: cfg.Leeway,
 	}}
 	// Reject a bad allow-list now rather than on every request.
@@ -139,7 +162,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	var key [sha256.Size]byte
 	if v.cache != nil {
 		key = sha256.Sum256([]byte(raw))
-		if p := v.cache.get(key, now); p != nil {
+		p := v.cache.get(key, now)
+		if v.cfg.OnCacheLookup != nil {
+			v.cfg.OnCacheLookup(p != nil)
+		}
+		if p != nil {
 			return v.checkRevoked(p)
 		}
 	}
@@ -177,6 +204,17 @@ func (v *Verifier) checkRevoked(p *Principal) (*Principal, error) {
 		}
 	}
 	return p, nil
+}
+
+// Ready reports whether v can verify tokens now: nil once it holds
+// verification keys (even if its issuer is down at the moment, as it keeps
+// using them), else the error of fetching them now. A readiness probe calls
+// it.
+func (v *Verifier) Ready(ctx context.Context) error {
+	if r, ok := v.keys.(interface{ ready(context.Context) error }); ok {
+		return r.ready(ctx)
+	}
+	return nil // a static key set
 }
 
 // customClaims reads roles and username from configured claim names.

@@ -780,3 +780,108 @@ func TestVerifierPrincipal(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifierAccessTokenTypes: by default only "at+jwt" passes; a server
+// whose access tokens are typed "JWT" needs the opt-in, which adds that type
+// and nothing else.
+func TestVerifierAccessTokenTypes(t *testing.T) {
+	key := generateKey(t, jose.ES256)
+	now := time.Now()
+	claims := jose.Claims{Issuer: staticIssuer, Subject: "alice", Audience: jose.Audience{testAudience},
+		Expiry: jose.NewNumericDate(now.Add(time.Hour)), IssuedAt: jose.NewNumericDate(now)}
+	signTyped := func(typ string) string {
+		raw, err := jose.Sign(key, typ, claims)
+		if err != nil {
+			t.Fatalf("Sign: %v", err)
+		}
+		return raw
+	}
+	tests := []struct {
+		name   string
+		types  []string
+		typ    string
+		accept bool
+	}{
+		{name: "default_at_jwt", typ: "at+jwt", accept: true},
+		{name: "default_media_type", typ: "application/at+jwt", accept: true},
+		{name: "default_refuses_jwt", typ: "JWT"},
+		{name: "default_refuses_secevent", typ: jose.TypeSET},
+		{name: "default_refuses_empty", typ: ""},
+		{name: "opt_in_jwt", types: []string{"at+jwt", "JWT"}, typ: "JWT", accept: true},
+		{name: "opt_in_jwt_lowercase", types: []string{"at+jwt", "JWT"}, typ: "jwt", accept: true},
+		{name: "opt_in_keeps_at_jwt", types: []string{"at+jwt", "JWT"}, typ: "at+jwt", accept: true},
+		{name: "opt_in_refuses_others", types: []string{"at+jwt", "JWT"}, typ: jose.TypeSET},
+		{name: "opt_in_refuses_empty", types: []string{"at+jwt", "JWT"}, typ: ""},
+		{name: "jwt_only_refuses_at_jwt", types: []string{"JWT"}, typ: "at+jwt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newStaticVerifier(t, key, func(c *resource.Config) { c.AccessTokenTypes = tt.types })
+			p, err := v.Verify(t.Context(), signTyped(tt.typ))
+			if tt.accept && (err != nil || p.Subject != "alice") {
+				t.Fatalf("typ %q: got (%+v, %v), want alice", tt.typ, p, err)
+			}
+			if !tt.accept && !errors.Is(err, jose.ErrType) {
+				t.Fatalf("typ %q: got (%+v, %v), want ErrType", tt.typ, p, err)
+			}
+		})
+	}
+	if _, err := resource.NewStaticVerifier(resource.Config{Issuer: staticIssuer, Audience: []string{testAudience},
+		AccessTokenTypes: []string{""}}, jwks(t, key)); err == nil {
+		t.Errorf("got nil error for an empty type in AccessTokenTypes")
+	}
+}
+
+// TestVerifierOnCacheLookup counts hits and misses through the hook.
+func TestVerifierOnCacheLookup(t *testing.T) {
+	key := generateKey(t, jose.ES256)
+	var hits, misses atomic.Int64
+	v := newStaticVerifier(t, key, func(c *resource.Config) {
+		c.OnCacheLookup = func(hit bool) {
+			if hit {
+				hits.Add(1)
+			} else {
+				misses.Add(1)
+			}
+		}
+	})
+	raw := mint(t, key, staticIssuer, time.Now(), nil)
+	for range 3 {
+		if _, err := v.Verify(t.Context(), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.Verify(t.Context(), "garbage")
+	if hits.Load() != 2 || misses.Load() != 2 {
+		t.Errorf("got %d hits, %d misses, want 2 and 2", hits.Load(), misses.Load())
+	}
+}
+
+// TestVerifierReady: not ready while the JWKS was never fetched and cannot
+// be; ready once fetched, and still ready when the issuer goes down after.
+func TestVerifierReady(t *testing.T) {
+	key := generateKey(t, jose.ES256)
+	is := newIssuer(t, key)
+	is.down.Store(true)
+	v := is.verifier(t, nil, nil)
+	if err := v.Ready(t.Context()); !errors.Is(err, resource.ErrKeysUnavailable) {
+		t.Fatalf("issuer down from start: got %v, want ErrKeysUnavailable", err)
+	}
+	is.down.Store(false)
+	v = is.verifier(t, nil, nil)
+	if err := v.Ready(t.Context()); err != nil {
+		t.Fatalf("issuer up: got %v, want ready", err)
+	}
+	hits := is.jwksHits.Load()
+	is.down.Store(true)
+	if err := v.Ready(t.Context()); err != nil {
+		t.Fatalf("issuer down after a fetch: got %v, want ready from the cached keys", err)
+	}
+	if is.jwksHits.Load() != hits {
+		t.Errorf("Ready fetched the JWKS again although it was cached")
+	}
+	static := newStaticVerifier(t, key, nil)
+	if err := static.Ready(t.Context()); err != nil {
+		t.Errorf("static verifier: got %v, want ready", err)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gatehouse-dev/gatehouse/authserver"
-	"github.com/gatehouse-dev/gatehouse/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -89,31 +88,6 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 		return listenAndServe(ctx, c.Listen, as, logger, "authorization server", "issuer", c.Issuer)
 	})
 	return g.Wait()
-}
-
-func newGatewayCommand() *cobra.Command {
-	var file string
-	cmd := &cobra.Command{
-		Use:   "gateway --config FILE",
-		Short: "Run the API gateway",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := newLogger()
-			c, gc, err := config.LoadGateway(file)
-			if err != nil {
-				return err
-			}
-			gc.Logger = logger
-			gw, err := gateway.New(gc)
-			if err != nil {
-				return err
-			}
-			return listenAndServe(cmd.Context(), c.Listen, gw, logger, "gateway", "issuer", c.Issuer)
-		},
-	}
-	cmd.Flags().StringVar(&file, "config", "", "YAML configuration file (see docs/configuration.md)")
-	cmd.MarkFlagRequired("config")
-	return cmd
 }
 
 // loadKeyring reads the master key from file, or else from the environment.

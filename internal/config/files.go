@@ -1,12 +1,18 @@
 package config
 
 import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-dev/gatehouse/gateway"
 )
@@ -126,10 +132,14 @@ func (c *AuthServer) Grace() time.Duration {
 	}
 }
 
-// Gateway is the file given to `gatehouse gateway --config`.
+// Gateway is the file given to `gatehouse gateway --config`. See
+// docs/gateway.md for every key.
 type Gateway struct {
 	// Listen address; default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
+	// AdminListen, if set, serves /metrics, /healthz and /readyz on an
+	// address of its own (never on Listen).
+	AdminListen string `yaml:"admin_listen"`
 	// Issuer of the authorization server. Required.
 	Issuer string `yaml:"issuer"`
 	// Audience values accepted in access tokens. Required.
@@ -142,13 +152,44 @@ type Gateway struct {
 	// ClientID and the secret of the gateway's confidential client; the
 	// secret from ClientSecretFile, or the environment variable
 	// GATEHOUSE_GATEWAY_CLIENT_SECRET.
-	ClientID         string   `yaml:"client_id"`
-	ClientSecretFile string   `yaml:"client_secret_file"`
-	StripHeaders     []string `yaml:"strip_headers"`
-	MaxBodyBytes     int64    `yaml:"max_body_bytes"`
-	Routes           []Route  `yaml:"routes"`
+	ClientID                string        `yaml:"client_id"`
+	ClientSecretFile        string        `yaml:"client_secret_file"`
+	TokenEndpointAuthMethod string        `yaml:"token_endpoint_auth_method"` // client_secret_basic (default) or client_secret_post
+	RolesClaim              string        `yaml:"roles_claim"`                // default "roles"
+	UsernameClaim           string        `yaml:"username_claim"`             // default "preferred_username"
+	AccessTokenTypes        []string      `yaml:"access_token_types"`         // default [at+jwt]
+	StripHeaders            []string      `yaml:"strip_headers"`
+	MaxBodyBytes            int64         `yaml:"max_body_bytes"`
+	UpstreamTimeout         time.Duration `yaml:"upstream_timeout"` // default 60s
+	// UpstreamCAFile holds PEM certificates trusted for https upstreams
+	// instead of the system's roots.
+	UpstreamCAFile string        `yaml:"upstream_ca_file"`
+	AccessLog      *bool         `yaml:"access_log"` // default true
+	RateLimit      *RateLimit    `yaml:"rate_limit"`
+	RateLimitKeys  int           `yaml:"rate_limit_keys"`
+	OpaqueTokens   *OpaqueTokens `yaml:"opaque_tokens"`
+	Routes         []Route       `yaml:"routes"`
 	// Session configures browser sessions (docs/sessions.md).
 	Session Session `yaml:"session"`
+}
+
+// RateLimit is a rate limit of the gateway file.
+type RateLimit struct {
+	Rate  float64 `yaml:"rate"`  // requests per second per identity; 0: no limit
+	Burst int     `yaml:"burst"` // default: rate rounded up
+}
+
+// OpaqueTokens turns on opaque bearer tokens and phantom tokens.
+type OpaqueTokens struct {
+	IntrospectionURL string        `yaml:"introspection_url"` // default from discovery
+	CacheTTL         time.Duration `yaml:"cache_ttl"`         // default 30s
+	CacheSize        int           `yaml:"cache_size"`        // default 10000
+	PhantomIssuer    string        `yaml:"phantom_issuer"`    // required
+	PhantomTTL       time.Duration `yaml:"phantom_ttl"`       // default and most 60s
+	// SigningKeyFile holds the phantom-token signing key as PEM (PKCS #8,
+	// or SEC 1 for EC keys); default a key generated at start.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	JWKSPath       string `yaml:"jwks_path"` // default /.well-known/gatehouse-gateway/jwks.json
 }
 
 // Session is the session block of the gateway file; see
@@ -183,10 +224,15 @@ func (s Session) config() (gateway.SessionConfig, error) {
 
 // Route is a route of the gateway file.
 type Route struct {
-	Prefix      string `yaml:"prefix"`
-	Upstream    string `yaml:"upstream"`
-	StripPrefix string `yaml:"strip_prefix"`
-	Rules       []Rule `yaml:"rules"`
+	Name        string        `yaml:"name"`
+	Prefix      string        `yaml:"prefix"`
+	Pattern     string        `yaml:"pattern"`
+	Upstream    string        `yaml:"upstream"`
+	StripPrefix string        `yaml:"strip_prefix"`
+	Audience    string        `yaml:"audience"`
+	Timeout     time.Duration `yaml:"timeout"`
+	RateLimit   *RateLimit    `yaml:"rate_limit"`
+	Rules       []Rule        `yaml:"rules"`
 }
 
 // Rule is a route rule of the gateway file.
@@ -200,38 +246,204 @@ type Rule struct {
 // EnvGatewaySecret holds the gateway's client secret when no file is named.
 const EnvGatewaySecret = "GATEHOUSE_GATEWAY_CLIENT_SECRET"
 
-// LoadGateway reads a gateway file and converts it to a gateway.Config
-// (whose own validation runs in gateway.New).
+// AccessLogOn reports whether the file asks for an access log (the default).
+func (c *Gateway) AccessLogOn() bool { return c.AccessLog == nil || *c.AccessLog }
+
+// LoadGateway reads a gateway file, converts it to a gateway.Config and
+// validates that: every problem is reported at once, each with the line of
+// the route or rule at fault.
 func LoadGateway(path string) (*Gateway, gateway.Config, error) {
-	var c Gateway
-	if err := load(path, &c); err != nil {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		return nil, gateway.Config{}, fmt.Errorf("gateway config: %w", err)
+	}
+	var c Gateway
+	if err := decodeStrict(data, &c); err != nil {
+		return nil, gateway.Config{}, fmt.Errorf("gateway config: %s: %w", path, err)
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
-	gc := gateway.Config{Issuer: c.Issuer, Audience: c.Audience, TokenURL: c.TokenURL, RevocationURL: c.RevocationURL,
-		ClientID: c.ClientID, StripHeaders: c.StripHeaders, MaxBodyBytes: c.MaxBodyBytes}
-	sc, err := c.Session.config()
+	gc, err := c.convert()
 	if err != nil {
 		return nil, gateway.Config{}, fmt.Errorf("gateway config %s: %w", path, err)
+	}
+	if err := gc.Validate(); err != nil {
+		return nil, gateway.Config{}, fmt.Errorf("gateway config %s: %w", path, withLines(err, data))
+	}
+	return &c, gc, nil
+}
+
+// convert builds the gateway.Config, reading the files the gateway file
+// names.
+func (c *Gateway) convert() (gateway.Config, error) {
+	gc := gateway.Config{Issuer: c.Issuer, Audience: c.Audience, TokenURL: c.TokenURL, ClientID: c.ClientID,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RolesClaim: c.RolesClaim, UsernameClaim: c.UsernameClaim,
+		AccessTokenTypes: c.AccessTokenTypes, StripHeaders: c.StripHeaders, MaxBodyBytes: c.MaxBodyBytes,
+		UpstreamTimeout: c.UpstreamTimeout, RateLimitKeys: c.RateLimitKeys, RevocationURL: c.RevocationURL}
+	sc, err := c.Session.config()
+	if err != nil {
+		return gc, err
 	}
 	gc.Session = sc
 	if c.ClientID != "" {
 		secret, err := readSecret(c.ClientSecretFile, EnvGatewaySecret)
 		if err != nil {
-			return nil, gateway.Config{}, fmt.Errorf("gateway config %s: client secret: %w", path, err)
+			return gc, fmt.Errorf("client secret: %w", err)
 		}
 		gc.ClientSecret = secret
 	}
+	if c.RateLimit != nil {
+		gc.RateLimit = gateway.RateLimit(*c.RateLimit)
+	}
+	if c.UpstreamCAFile != "" {
+		t, err := upstreamTransport(c.UpstreamCAFile)
+		if err != nil {
+			return gc, err
+		}
+		gc.Transport = t
+	}
+	if o := c.OpaqueTokens; o != nil {
+		gc.Opaque = &gateway.Opaque{IntrospectionURL: o.IntrospectionURL, CacheTTL: o.CacheTTL, CacheSize: o.CacheSize,
+			Issuer: o.PhantomIssuer, TTL: o.PhantomTTL, JWKSPath: o.JWKSPath}
+		if o.SigningKeyFile != "" {
+			key, err := readSigningKey(o.SigningKeyFile)
+			if err != nil {
+				return gc, err
+			}
+			gc.Opaque.SigningKey = key
+		}
+	}
 	for _, r := range c.Routes {
-		rt := gateway.Route{Prefix: r.Prefix, Upstream: r.Upstream, StripPrefix: r.StripPrefix}
+		rt := gateway.Route{Name: r.Name, Prefix: r.Prefix, Pattern: r.Pattern, Upstream: r.Upstream,
+			StripPrefix: r.StripPrefix, Audience: r.Audience, Timeout: r.Timeout}
+		if r.RateLimit != nil {
+			rt.RateLimit = &gateway.RateLimit{Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst}
+		}
 		for _, rule := range r.Rules {
 			rt.Rules = append(rt.Rules, gateway.Rule(rule))
 		}
 		gc.Routes = append(gc.Routes, rt)
 	}
-	return &c, gc, nil
+	return gc, nil
+}
+
+// upstreamTransport is gateway.NewTransport trusting the CA certificates in
+// file for https upstreams.
+func upstreamTransport(file string) (*http.Transport, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("upstream_ca_file: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("upstream_ca_file %s: no PEM certificate", file)
+	}
+	t := gateway.NewTransport()
+	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return t, nil
+}
+
+// readSigningKey reads a PEM private key: PKCS #8 ("PRIVATE KEY"), or SEC 1
+// ("EC PRIVATE KEY").
+func readSigningKey(file string) (crypto.Signer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("signing_key_file: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("signing_key_file %s: no PEM block", file)
+	}
+	var key any
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("signing_key_file %s: PEM type %q, want PRIVATE KEY or EC PRIVATE KEY", file, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signing_key_file %s: %w", file, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("signing_key_file %s: %T cannot sign", file, key)
+	}
+	return signer, nil
+}
+
+// withLines prefixes each *gateway.RouteError joined in err with the line of
+// its route (or rule) in the YAML data.
+func withLines(err error, data []byte) error {
+	routes, rules := routeLines(data)
+	var out []error
+	for _, e := range flatten(err) {
+		if re, ok := errors.AsType[*gateway.RouteError](e); ok && re.Route >= 1 && re.Route <= len(routes) {
+			line := routes[re.Route-1]
+			if r := rules[re.Route-1]; re.Rule >= 1 && re.Rule <= len(r) {
+				line = r[re.Rule-1]
+			}
+			e = fmt.Errorf("line %d: %w", line, e)
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// flatten returns the errors joined in err, looking through single wraps.
+func flatten(err error) []error {
+	for {
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			return u.Unwrap()
+		case interface{ Unwrap() error }:
+			if _, ok := err.(*gateway.RouteError); ok {
+				return []error{err}
+			}
+			err = u.Unwrap()
+		default:
+			return []error{err}
+		}
+	}
+}
+
+// routeLines returns the line of each item of the top-level "routes"
+// sequence, and of each item of its "rules".
+func routeLines(data []byte) (routes []int, rules [][]int) {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	seq := mappingValue(doc.Content[0], "routes")
+	if seq == nil {
+		return nil, nil
+	}
+	for _, item := range seq.Content {
+		routes = append(routes, item.Line)
+		var ruleLines []int
+		if rs := mappingValue(item, "rules"); rs != nil {
+			for _, r := range rs.Content {
+				ruleLines = append(ruleLines, r.Line)
+			}
+		}
+		rules = append(rules, ruleLines)
+	}
+	return routes, rules
+}
+
+// mappingValue returns the value of key in a YAML mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // readSecret reads a secret from file, or else from the environment.

@@ -86,6 +86,36 @@ func GenerateKey(alg string) (*PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate %s key: %w", alg, err)
 	}
+	return newPrivateKey(key, alg)
+}
+
+// NewPrivateKey wraps an existing private key (ECDSA P-256 or P-384, RSA of
+// at least 2048 bits, or Ed25519) with the algorithm it signs with (ES256,
+// ES384, RS256, EdDSA) and a key ID derived from its RFC 7638 thumbprint.
+func NewPrivateKey(key crypto.Signer) (*PrivateKey, error) {
+	var alg string
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		switch k.Curve {
+		case elliptic.P256():
+			alg = ES256
+		case elliptic.P384():
+			alg = ES384
+		}
+	case *rsa.PrivateKey:
+		if k.N.BitLen() >= 2048 {
+			alg = RS256
+		}
+	case ed25519.PrivateKey:
+		alg = EdDSA
+	}
+	if alg == "" {
+		return nil, fmt.Errorf("%w: cannot sign with a %T of this size or curve", ErrAlgorithm, key)
+	}
+	return newPrivateKey(key, alg)
+}
+
+func newPrivateKey(key crypto.Signer, alg string) (*PrivateKey, error) {
 	jwk := gojose.JSONWebKey{Key: key, Algorithm: alg, Use: "sig"}
 	tp, err := jwk.Thumbprint(crypto.SHA256)
 	if err != nil {

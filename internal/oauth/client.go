@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -24,12 +25,24 @@ type TokenResponse struct {
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
-// TokenClient calls a token endpoint as a confidential client using
-// client_secret_basic. The zero value is not usable: set TokenURL and ClientID.
+// Client authentication methods at the token endpoint (RFC 6749 §2.3.1,
+// OpenID Connect Core §9).
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+)
+
+// TokenClient calls a token endpoint as a confidential client. The zero
+// value is not usable: set TokenURL and ClientID.
 type TokenClient struct {
 	TokenURL     string
 	ClientID     string
 	ClientSecret string
+	// AuthMethod is how the client authenticates: AuthClientSecretBasic
+	// (the default when empty, and what RFC 6749 §2.3.1 requires servers to
+	// support) or AuthClientSecretPost, for servers that read the
+	// credentials only from the form.
+	AuthMethod string
 	// HTTPClient; if nil, http.DefaultClient.
 	HTTPClient *http.Client
 }
@@ -41,14 +54,25 @@ const maxResponse = 1 << 20
 // response. A protocol error is returned as an *Error carrying the server's
 // code and HTTP status; transport failures are returned wrapped.
 func (c *TokenClient) Token(ctx context.Context, params url.Values) (*TokenResponse, error) {
+	post := c.AuthMethod == AuthClientSecretPost
+	if !post && c.AuthMethod != "" && c.AuthMethod != AuthClientSecretBasic {
+		return nil, fmt.Errorf("token request: unsupported client authentication method %q", c.AuthMethod)
+	}
+	if post {
+		params = maps.Clone(params)
+		params.Set("client_id", c.ClientID)
+		params.Set("client_secret", c.ClientSecret)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(params.Encode()))
 	if err != nil {
 		return nil, fmt.Errorf("token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	// RFC 6749 §2.3.1: the client credentials are form-encoded before Basic.
-	req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	if !post {
+		// RFC 6749 §2.3.1: the client credentials are form-encoded before Basic.
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	}
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
