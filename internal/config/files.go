@@ -15,6 +15,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-dev/gatehouse/gateway"
+	"github.com/gatehouse-dev/gatehouse/pki"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // AuthServer is the file given to `gatehouse authserver --config`.
@@ -169,6 +171,9 @@ type Gateway struct {
 	RateLimitKeys  int           `yaml:"rate_limit_keys"`
 	OpaqueTokens   *OpaqueTokens `yaml:"opaque_tokens"`
 	Routes         []Route       `yaml:"routes"`
+	// MTLS is the gateway's own service identity for mutual TLS to
+	// upstreams (docs/mtls.md); routes name the SPIFFE ID they expect.
+	MTLS *MTLS `yaml:"mtls"`
 	// Session configures browser sessions (docs/sessions.md).
 	Session Session `yaml:"session"`
 }
@@ -224,6 +229,8 @@ func (s Session) config() (gateway.SessionConfig, error) {
 
 // Route is a route of the gateway file.
 type Route struct {
+	// SPIFFEID is the ID the upstream must present over mTLS (with mtls set).
+	SPIFFEID    string        `yaml:"spiffe_id"`
 	Name        string        `yaml:"name"`
 	Prefix      string        `yaml:"prefix"`
 	Pattern     string        `yaml:"pattern"`
@@ -314,9 +321,24 @@ func (c *Gateway) convert() (gateway.Config, error) {
 			gc.Opaque.SigningKey = key
 		}
 	}
+	var svid *pki.StaticSource
+	if m := c.MTLS; m != nil {
+		src, err := pki.LoadSource(m.CertFile, m.KeyFile, m.BundleFile)
+		if err != nil {
+			return gc, fmt.Errorf("mtls: %w", err)
+		}
+		svid = src
+	}
 	for _, r := range c.Routes {
 		rt := gateway.Route{Name: r.Name, Prefix: r.Prefix, Pattern: r.Pattern, Upstream: r.Upstream,
 			StripPrefix: r.StripPrefix, Audience: r.Audience, Timeout: r.Timeout}
+		t, err := mtlsTransport(svid, r)
+		if err != nil {
+			return gc, err
+		}
+		if t != nil {
+			rt.Transport = t
+		}
 		if r.RateLimit != nil {
 			rt.RateLimit = &gateway.RateLimit{Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst}
 		}
@@ -326,6 +348,39 @@ func (c *Gateway) convert() (gateway.Config, error) {
 		gc.Routes = append(gc.Routes, rt)
 	}
 	return gc, nil
+}
+
+// MTLS is the mtls block of the gateway file: the gateway's certificate,
+// key and trust bundle as PEM files, as `gatehouse ca issue` writes them.
+// They are read at start and on every reload (SIGHUP): reload after the
+// files are renewed.
+type MTLS struct {
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	BundleFile string `yaml:"bundle_file"`
+}
+
+// mtlsTransport is the route's transport when the gateway speaks mTLS:
+// its own certificate, and exactly the route's SPIFFE ID expected of the
+// upstream. nil when the route needs none.
+func mtlsTransport(svid *pki.StaticSource, r Route) (*http.Transport, error) {
+	switch {
+	case svid == nil && r.SPIFFEID != "":
+		return nil, fmt.Errorf("route %s: spiffe_id needs the mtls block", r.Upstream)
+	case svid == nil:
+		return nil, nil
+	case r.SPIFFEID == "" && strings.HasPrefix(r.Upstream, "https:"):
+		return nil, fmt.Errorf("route %s: with mtls, an https upstream needs spiffe_id", r.Upstream)
+	case r.SPIFFEID == "":
+		return nil, nil
+	}
+	id, err := spiffeid.FromString(r.SPIFFEID)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: spiffe_id: %w", r.Upstream, err)
+	}
+	t := gateway.NewTransport()
+	t.TLSClientConfig = pki.ClientConfig(svid, svid, pki.AuthorizeID(id))
+	return t, nil
 }
 
 // upstreamTransport is gateway.NewTransport trusting the CA certificates in
