@@ -70,7 +70,7 @@ func TestGatewayFileMTLS(t *testing.T) {
 		t.Fatalf("got a response from an upstream with the wrong SPIFFE ID, want the handshake refused")
 	}
 	for routes, want := range map[string]string{
-		"  - prefix: /a\n    upstream: " + upstream + "\n":                                    "needs spiffe_id",
+		"  - prefix: /a\n    upstream: " + upstream + "\n":                                 "needs spiffe_id",
 		"  - prefix: /a\n    upstream: " + upstream + "\n    spiffe_id: not-a-spiffe-id\n": "spiffe_id",
 	} {
 		if _, _, err := LoadGateway(file(routes)); err == nil || !strings.Contains(err.Error(), want) {
