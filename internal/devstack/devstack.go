@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/outbound"
 	"github.com/gatehouse-dev/gatehouse/resource"
+	"github.com/gatehouse-dev/gatehouse/ssf"
 )
 
 // Audience is the audience of the access tokens in the dev stack: the API
@@ -105,6 +106,11 @@ type Stack struct {
 	AdminTokenFile string
 	// CA issues the service certificates; it lives in the data folder.
 	CA *ca.CA
+	// Receivers are the Shared Signals receivers of the gateway and the
+	// demo services, by part name (GatewayClientID, OrdersClientID,
+	// ConsumersPart): each follows the authorization server's stream with
+	// its own client (ReceiverClientID) and is its part's Revocations.
+	Receivers map[string]*ssf.Receiver
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -169,6 +175,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.TokenURL = as.TokenURL()
+	if err := s.newReceivers(o, secrets.receivers); err != nil {
+		closeAll(lns)
+		return nil, err
+	}
 	gc := s.gatewayConfig(o, secrets.gateway)
 	if o.Gateway != nil {
 		o.Gateway(&gc)
@@ -181,6 +191,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.serve(ctx, o, authLn, as)
 	s.serve(ctx, o, adminLn, as.AdminHandler())
 	s.runBackground(ctx, as)
+	s.runReceivers(ctx)
 	orders, consumers := s.services(secrets.orders)
 	s.serve(ctx, o, s.mesh.listener(ordersLn, "orders"), o.Wrap("orders", orders))
 	s.serve(ctx, o, s.mesh.listener(consumersLn, "consumers"), o.Wrap("consumers", consumers))
@@ -248,10 +259,12 @@ func (s *Stack) openStore(ctx context.Context, o Options) error {
 // partSecrets are the client secrets of the stack's own parts.
 type partSecrets struct {
 	gateway, orders string
+	receivers       map[string]string // by part, see ReceiverClientID
 }
 
 // seed applies the seed and registers the clients of the gateway and of the
-// orders service with fresh secrets, which it returns.
+// orders service, and every part's SSF receiver client, with fresh
+// secrets, which it returns.
 func (s *Stack) seed(ctx context.Context, o Options, kr *keyring.Keyring) (partSecrets, error) {
 	m := &accounts.Manager{Store: s.Store, Secrets: kr.Hasher(keyring.PurposeClientSecret), Params: o.PasswordParams}
 	s.Seed = o.Seed
@@ -272,6 +285,10 @@ func (s *Stack) seed(ctx context.Context, o Options, kr *keyring.Keyring) (partS
 	// consumers (RFC 8693) when it asks consumers about the caller.
 	_, ps.orders, err = m.PutClient(ctx, accounts.ClientSpec{ID: OrdersClientID,
 		Grants: []string{oauth.GrantTokenExchange}, ExchangeAudiences: []string{ConsumersAudience}})
+	if err != nil {
+		return partSecrets{}, err
+	}
+	ps.receivers, err = s.seedReceivers(ctx, m)
 	return ps, err
 }
 
@@ -285,8 +302,10 @@ func (s *Stack) services(ordersSecret string) (orders, consumers http.Handler) {
 		Audience: ConsumersAudience}
 	toConsumers := &http.Client{Timeout: 10 * time.Second,
 		Transport: &outbound.Transport{Source: exchange, Base: s.mesh.transportAs("orders", "consumers")}}
-	orders = demo.NewOrdersWith(demo.OrdersConfig{Verifier: s.verifier(), ConsumersURL: s.ConsumersURL, Client: toConsumers})
-	consumers = demo.NewConsumersWith(demo.ConsumersConfig{Verifier: s.verifier(), ServiceVerifier: s.verifierFor(ConsumersAudience)})
+	orders = demo.NewOrdersWith(demo.OrdersConfig{Verifier: s.verifierFor(OrdersClientID, Audience),
+		ConsumersURL: s.ConsumersURL, Client: toConsumers})
+	consumers = demo.NewConsumersWith(demo.ConsumersConfig{Verifier: s.verifierFor(ConsumersPart, Audience),
+		ServiceVerifier: s.verifierFor(ConsumersPart, ConsumersAudience)})
 	return orders, consumers
 }
 
@@ -307,10 +326,11 @@ func DemoSeed() *config.Seed {
 	}
 }
 
-func (s *Stack) verifier() *resource.Verifier { return s.verifierFor(Audience) }
-
-func (s *Stack) verifierFor(audience string) *resource.Verifier {
-	v, err := resource.NewVerifier(resource.Config{Issuer: s.IssuerURL, Audience: []string{audience}})
+// verifierFor is the verifier of the part for tokens of audience: it
+// refuses the tokens the part's receiver learnt were revoked.
+func (s *Stack) verifierFor(part, audience string) *resource.Verifier {
+	v, err := resource.NewVerifier(resource.Config{Issuer: s.IssuerURL, Audience: []string{audience},
+		Revocations: s.Receivers[part]})
 	if err != nil {
 		panic(err) // Issuer and Audience are set above
 	}
@@ -333,8 +353,9 @@ func (s *Stack) gatewayConfig(o Options, secret string) gateway.Config {
 			{Prefix: "/api/orders", Upstream: s.OrdersURL, StripPrefix: "/api", Transport: toOrders},
 			{Prefix: "/api/consumers", Upstream: s.ConsumersURL, StripPrefix: "/api", Transport: s.mesh.transport("consumers")},
 		},
-		Session: gateway.SessionConfig{Enabled: true},
-		Logger:  o.Logger.With("component", "gateway"),
+		Session:     gateway.SessionConfig{Enabled: true},
+		Revocations: s.Receivers[GatewayClientID],
+		Logger:      o.Logger.With("component", "gateway"),
 	}
 }
 
