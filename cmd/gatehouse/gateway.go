@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/ssf"
 )
 
 func newGatewayCommand() *cobra.Command {
@@ -46,6 +47,9 @@ func runGateway(ctx context.Context, file string, logger *slog.Logger) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go p.reloadOn(ctx, hup)
+	if p.receiver != nil {
+		go p.receiver.Run(ctx)
+	}
 	return p.serve(ctx)
 }
 
@@ -62,6 +66,9 @@ type gatewayProcess struct {
 	// listen and adminListen are those of the first load: a reload cannot
 	// move a listener.
 	listen, adminListen string
+	// receiver follows the revocation stream, if the file's first load asked
+	// for one; it outlives reloads.
+	receiver *ssf.Receiver
 }
 
 func newGatewayProcess(file string, logger *slog.Logger) (*gatewayProcess, error) {
@@ -86,6 +93,14 @@ func (p *gatewayProcess) load() (*config.Gateway, *gateway.Gateway, error) {
 	c, gc, err := config.LoadGateway(p.file)
 	if err != nil {
 		return nil, nil, err
+	}
+	if c.Revocations != nil && p.receiver == nil {
+		if p.receiver, err = c.Revocations.Receiver(context.Background(), gc.Issuer, gc.TokenURL, p.logger); err != nil {
+			return nil, nil, err
+		}
+	}
+	if p.receiver != nil {
+		gc.Revocations = p.receiver
 	}
 	gc.Logger, gc.Registerer = p.logger, p.registry
 	if c.AccessLogOn() {

@@ -171,6 +171,9 @@ type Gateway struct {
 	RateLimitKeys  int           `yaml:"rate_limit_keys"`
 	OpaqueTokens   *OpaqueTokens `yaml:"opaque_tokens"`
 	Routes         []Route       `yaml:"routes"`
+	// Revocations, if set, makes the gateway follow the authorization
+	// server's Shared Signals stream (revocations.go).
+	Revocations *Revocations `yaml:"revocations"`
 	// MTLS is the gateway's own service identity for mutual TLS to
 	// upstreams (docs/mtls.md); routes name the SPIFFE ID they expect.
 	MTLS *MTLS `yaml:"mtls"`
