@@ -7,7 +7,8 @@ import (
 
 // Run does the server's background work until ctx is done: it reloads the
 // signing keys every KeyReloadInterval, so that rotations made elsewhere take
-// effect, and collects garbage every GCInterval. Failures are logged and
+// effect, collects garbage every GCInterval, and pushes the SETs of push
+// streams (ssf_push.go). Failures are logged and
 // retried at the next tick. Run returns nil when ctx is done. Start it once
 // per Server, beside serving it.
 func (s *Server) Run(ctx context.Context) error {
@@ -17,6 +18,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer gc.Stop()
 	s.collectGarbage(ctx)
 	go s.listenEvents(ctx)
+	go s.runPushers(ctx)
 	for {
 		select {
 		case <-ctx.Done():

@@ -26,9 +26,9 @@ import (
 // ScopeSSFRead (read stream configuration only). A client has at most one
 // stream, whose SETs are addressed to its client ID ("aud").
 //
-// Delivery is by poll (RFC 8936). The transmitter keeps a stream's cursor,
-// the highest event acknowledged, but the acknowledgements themselves carry
-// it: a SET's jti is "<event ID>.<stream ID>", and a poll returns the events
+// Delivery is by push (RFC 8935, ssf_push.go) or by poll (RFC 8936). For
+// poll, the transmitter keeps a stream's cursor, the highest event
+// acknowledged, but the acknowledgements themselves carry it: a SET's jti is "<event ID>.<stream ID>", and a poll returns the events
 // after the highest event ID acknowledged on the stream so far or in that
 // very request. So a receiver that sends its last acknowledged jti again
 // when it reconnects — to this replica, another, or one that restarted —
@@ -73,6 +73,9 @@ type transmitter struct {
 	longPoll chan struct{} // semaphore: one token per waiting long poll
 	maxWait  time.Duration // of one long poll
 
+	push        pushConfig // push delivery (ssf_push.go)
+	pushStreams broadcast  // notified when a push stream is created
+
 	mu       sync.Mutex
 	streams  map[string]*stream // by stream ID
 	byClient map[string]*stream
@@ -82,6 +85,8 @@ type transmitter struct {
 type stream struct {
 	id, clientID, description string
 	requested, delivered      []string
+	push                      *pushTarget        // nil for a poll stream
+	stopPush                  context.CancelFunc // ends its pusher; guarded by transmitter.mu
 
 	mu       sync.Mutex
 	cursor   int64          // highest event ID acknowledged
@@ -148,7 +153,7 @@ func (s *Server) handleSSFConfiguration(w http.ResponseWriter, _ *http.Request) 
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSONCacheable(w, ssfConfiguration{
 		SpecVersion: "1_0", Issuer: s.cfg.Issuer, JWKSURI: s.cfg.Issuer + pathJWKS,
-		DeliveryMethods:       []string{deliveryPoll},
+		DeliveryMethods:       []string{deliveryPoll, deliveryPush},
 		ConfigurationEndpoint: s.cfg.Issuer + pathSSFStreams,
 		VerificationEndpoint:  s.cfg.Issuer + pathSSFVerify,
 		AuthorizationSchemes:  []map[string]string{{"spec_urn": "urn:ietf:rfc:6749"}},
@@ -191,12 +196,15 @@ type streamConfig struct {
 type streamDelivery struct {
 	Method      string `json:"method"`
 	EndpointURL string `json:"endpoint_url,omitempty"`
+	// AuthorizationHeader is sent with every push (SSF 1.0 §8.1.1); it is
+	// never read back.
+	AuthorizationHeader string `json:"authorization_header,omitempty"`
 }
 
 func (s *Server) configOf(st *stream) streamConfig {
 	return streamConfig{StreamID: st.id, Issuer: s.cfg.Issuer, Audience: st.clientID,
 		EventsSupported: secevent.Supported, EventsRequested: nonNil(st.requested), EventsDelivered: nonNil(st.delivered),
-		Delivery:    streamDelivery{Method: deliveryPoll, EndpointURL: s.cfg.Issuer + pathSSFPoll + st.id},
+		Delivery:    s.deliveryOf(st),
 		Description: st.description}
 }
 
@@ -214,10 +222,11 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request, c store.Cl
 	if err := s.readJSON(w, r, &req); err != nil {
 		return err
 	}
-	if req.Delivery != nil && req.Delivery.Method != deliveryPoll {
-		return ssfError(http.StatusBadRequest, oauth.ErrInvalidRequest, "delivery method must be "+deliveryPoll)
+	push, err := pushTargetOf(req.Delivery)
+	if err != nil {
+		return err
 	}
-	st := &stream{id: keyring.RandomToken(16), clientID: c.ID, description: req.Description, requested: req.EventsRequested}
+	st := &stream{id: keyring.RandomToken(16), clientID: c.ID, description: req.Description, requested: req.EventsRequested, push: push}
 	for _, e := range req.EventsRequested {
 		if slices.Contains(secevent.Supported, e) && !slices.Contains(st.delivered, e) {
 			st.delivered = append(st.delivered, e)
@@ -231,6 +240,7 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request, c store.Cl
 	}
 	t.streams[st.id], t.byClient[c.ID] = st, st
 	t.mu.Unlock()
+	t.pushStreams.notify()
 	s.audit(r.Context(), "ssf stream created", "client_id", c.ID, "stream_id", st.id, "events", st.delivered)
 	oauth.WriteJSON(w, http.StatusCreated, s.configOf(st))
 	return nil
@@ -280,6 +290,7 @@ func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request, c store.Cl
 	s.ssf.mu.Lock()
 	delete(s.ssf.streams, st.id)
 	delete(s.ssf.byClient, st.clientID)
+	st.stopPushing()
 	s.ssf.mu.Unlock()
 	s.audit(r.Context(), "ssf stream deleted", "client_id", c.ID, "stream_id", st.id)
 	w.WriteHeader(http.StatusNoContent)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
-	"github.com/gatehouse-dev/gatehouse/internal/secevent"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -85,6 +84,9 @@ func (s *Server) pollStream(w http.ResponseWriter, r *http.Request, c store.Clie
 	st, err := s.streamOf(r.PathValue("stream"), c)
 	if err != nil {
 		return err
+	}
+	if st.push != nil {
+		return ssfError(http.StatusBadRequest, oauth.ErrInvalidRequest, "the stream delivers by push")
 	}
 	var req pollRequest
 	if err := s.readJSON(w, r, &req); err != nil {
@@ -172,11 +174,7 @@ func (s *Server) collect(ctx context.Context, st *stream, after int64, limit int
 			resp.MoreAvailable = true
 			return resp, nil
 		}
-		body, _ := json.Marshal(secevent.EventPayload{EventTimestamp: p.at.Unix(), State: p.state})
-		set := secevent.SET{Issuer: s.cfg.Issuer, IssuedAt: p.at.Unix(), ID: p.jti, Audience: []string{st.clientID},
-			Subject: &secevent.SubjectID{Format: secevent.FormatOpaque, ID: st.id},
-			Events:  map[string]json.RawMessage{secevent.Verification: body}}
-		raw, err := s.signSET(set)
+		raw, err := s.signSET(verificationSET(s.cfg.Issuer, st, p))
 		if err != nil {
 			return resp, s.internal(ctx, "sign verification SET", err)
 		}

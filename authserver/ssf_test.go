@@ -234,7 +234,7 @@ func TestSSFStreamErrors(t *testing.T) {
 			}
 		})
 	}
-	// A wrong delivery method, by a client that may create streams.
+	// Push without an endpoint, by a client that may create streams.
 	manage3 := f.ssfReceiver("rcv3", ScopeSSFManage)
 	status, _ := f.ssfCall("POST", pathSSFStreams, manage3, map[string]any{"delivery": map[string]string{"method": "urn:ietf:rfc:8935"}})
 	if status != 400 {
