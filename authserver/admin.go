@@ -45,6 +45,12 @@ func (s *Server) RotateKey(ctx context.Context, alg string) (adminapi.Key, error
 	return s.admin.RotateKey(ctx, adminapi.RotateKey{Algorithm: alg})
 }
 
+// RevokeKey stops trusting the signing key kid now (see Admin.RevokeKey)
+// and reloads the keys.
+func (s *Server) RevokeKey(ctx context.Context, kid string) (adminapi.Key, error) {
+	return s.admin.RevokeKey(ctx, kid)
+}
+
 // AdminConfig configures an Admin. Store is required.
 type AdminConfig struct {
 	Store store.Store
@@ -71,8 +77,9 @@ type AdminConfig struct {
 type Admin struct {
 	cfg      AdminConfig
 	accounts *accounts.Manager
-	// afterRotate, if set, runs after a key is added (the server reloads).
-	afterRotate func(context.Context) error
+	// afterKeyChange, if set, runs after a key is added or revoked (the
+	// server reloads).
+	afterKeyChange func(context.Context) error
 }
 
 // RotatableAlgorithms are the algorithms RotateKey can create keys for.
@@ -444,12 +451,123 @@ func (a *Admin) RotateKey(ctx context.Context, r adminapi.RotateKey) (adminapi.K
 		return adminapi.Key{}, err
 	}
 	a.audit(ctx, "signing key added", "kid", k.ID, "alg", k.Algorithm, "active_at", k.ActiveAt)
-	if a.afterRotate != nil {
-		if err := a.afterRotate(ctx); err != nil {
+	if a.afterKeyChange != nil {
+		if err := a.afterKeyChange(ctx); err != nil {
 			return adminapi.Key{}, err
 		}
 	}
 	return keyRecords([]store.SigningKey{k}, now)[0], nil
+}
+
+// RevokeKey implements adminapi.Service: the key stops being trusted now.
+// Its RetiredAt (unless already past) and ExpiresAt become now, so it never
+// signs again and leaves the JWKS at once, and a secevent.KeyRetired event
+// tells receivers to refuse the tokens it signed. Another key must take
+// over: one that activated after it (an older key it superseded cannot
+// sign again), or, for a key that is still pending, any key signing now.
+// If that key is still in its publish delay, it signs from now: it is
+// already published. Revoking a pending key cancels its rotation: the keys
+// it was to retire sign on (a hand-set ExpiresAt of theirs is cleared). Without one, RevokeKey fails with ErrConflict: rotate
+// first. Running servers other than this Admin's pick the change up within
+// their KeyReloadInterval.
+func (a *Admin) RevokeKey(ctx context.Context, kid string) (adminapi.Key, error) {
+	now := a.cfg.Now().UTC()
+	keys, err := a.cfg.Store.ListSigningKeys(ctx)
+	if err != nil {
+		return adminapi.Key{}, err
+	}
+	i := slices.IndexFunc(keys, func(k store.SigningKey) bool { return k.ID == kid })
+	if i < 0 {
+		return adminapi.Key{}, apiError(fmt.Errorf("signing key %q: %w", kid, store.ErrNotFound))
+	}
+	next, ok := successor(keys, keys[i], now)
+	if !ok {
+		return adminapi.Key{}, kindError{adminapi.ErrConflict, fmt.Errorf(
+			"signing key %q is the only key that can sign: rotate first (gatehouse keys rotate), then revoke it", kid)}
+	}
+	if next.ActiveAt.After(now) {
+		if _, err := a.cfg.Store.UpdateSigningKey(ctx, next.ID, func(k *store.SigningKey) error {
+			k.ActiveAt = now
+			return nil
+		}); err != nil {
+			return adminapi.Key{}, fmt.Errorf("activate signing key %q: %w", next.ID, err)
+		}
+		a.audit(ctx, "signing key activated early", "kid", next.ID, "replaces", kid)
+	}
+	if err := a.cancelRetirements(ctx, keys, keys[i], now); err != nil {
+		return adminapi.Key{}, err
+	}
+	k, err := a.cfg.Store.UpdateSigningKey(ctx, kid, func(k *store.SigningKey) error {
+		if k.RetiredAt == nil || k.RetiredAt.After(now) {
+			k.RetiredAt = &now
+		}
+		k.ExpiresAt = &now
+		return nil
+	})
+	if err != nil {
+		return adminapi.Key{}, apiError(fmt.Errorf("revoke signing key %q: %w", kid, err))
+	}
+	a.audit(ctx, "signing key revoked", "kid", kid, "signer", next.ID)
+	// Reload before the event, so the server signs its SET with a key its
+	// JWKS still lists; record the event even if the reload failed.
+	var reloadErr error
+	if a.afterKeyChange != nil {
+		reloadErr = a.afterKeyChange(ctx)
+	}
+	data, _ := json.Marshal(map[string]string{"kid": kid, "initiating_entity": secevent.InitiatedByAdmin})
+	if err := a.appendEvent(ctx, store.Event{Type: secevent.KeyRetired, Data: data}); err != nil {
+		return adminapi.Key{}, errors.Join(err, reloadErr)
+	}
+	if reloadErr != nil {
+		return adminapi.Key{}, reloadErr
+	}
+	return keyRecords([]store.SigningKey{k}, now)[0], nil
+}
+
+// cancelRetirements undoes what a reload recorded when the pending key k
+// was rotated in: the retirement, at k's ActiveAt, of the keys k was to
+// supersede. They sign on; the next reload retires them again if a later
+// key supersedes them.
+func (a *Admin) cancelRetirements(ctx context.Context, keys []store.SigningKey, k store.SigningKey, now time.Time) error {
+	if !k.ActiveAt.After(now) {
+		return nil
+	}
+	for _, n := range keys {
+		if n.ID == k.ID || n.RetiredAt == nil || !n.RetiredAt.Equal(k.ActiveAt) {
+			continue
+		}
+		_, err := a.cfg.Store.UpdateSigningKey(ctx, n.ID, func(sk *store.SigningKey) error {
+			if sk.RetiredAt != nil && sk.RetiredAt.Equal(k.ActiveAt) {
+				sk.RetiredAt, sk.ExpiresAt = nil, nil
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("keep signing key %q: %w", n.ID, err)
+		}
+	}
+	return nil
+}
+
+// successor returns the key that signs once k is revoked at now: the first
+// to activate of the unrevoked keys that activate after k, or, if k is
+// still pending, the newest key signing now.
+func successor(keys []store.SigningKey, k store.SigningKey, now time.Time) (store.SigningKey, bool) {
+	var next store.SigningKey
+	found, pending := false, k.ActiveAt.After(now)
+	for _, n := range keys {
+		if n.ID == k.ID || !inJWKS(n, now) || n.RetiredAt != nil && !now.Before(*n.RetiredAt) {
+			continue
+		}
+		switch {
+		case pending && canSign(n, now) && (!found || n.ActiveAt.After(next.ActiveAt)):
+		case !pending && n.ActiveAt.After(k.ActiveAt) && (!found || n.ActiveAt.Before(next.ActiveAt)):
+		default:
+			continue
+		}
+		next, found = n, true
+	}
+	return next, found
 }
 
 var _ adminapi.Service = (*Admin)(nil)

@@ -26,6 +26,11 @@ import (
 // takes effect everywhere without a restart; choosing the signer by the
 // clock, not by the last reload, keeps replicas from signing with a retired
 // key when the new one activates between two reloads.
+//
+// Revoking a key (Admin.RevokeKey) sets its RetiredAt and ExpiresAt to the
+// moment of revocation: it stops signing and leaves the JWKS at once, and
+// a secevent.KeyRetired event tells receivers to stop trusting its tokens.
+// Retirement by rotation emits no event: those tokens stay trusted.
 
 // signingKeys holds the stored keys that are still published. It is safe
 // for concurrent use.
@@ -64,6 +69,12 @@ func canSign(k store.SigningKey, now time.Time) bool {
 // inJWKS reports whether k is in the JWKS at now.
 func inJWKS(k store.SigningKey, now time.Time) bool {
 	return k.ExpiresAt == nil || now.Before(*k.ExpiresAt)
+}
+
+// revokedBeforeActive reports whether k was revoked (Admin.RevokeKey)
+// before it ever signed: it supersedes no key.
+func revokedBeforeActive(k store.SigningKey) bool {
+	return k.ExpiresAt != nil && !k.ExpiresAt.After(k.ActiveAt)
 }
 
 // reload reads the stored keys, creates a key when none can sign, retires
@@ -108,7 +119,9 @@ func (ks *signingKeys) retireSuperseded(ctx context.Context, stored []store.Sign
 		if k.RetiredAt != nil {
 			continue
 		}
-		j := slices.IndexFunc(stored[i+1:], func(n store.SigningKey) bool { return n.ActiveAt.After(k.ActiveAt) })
+		j := slices.IndexFunc(stored[i+1:], func(n store.SigningKey) bool {
+			return n.ActiveAt.After(k.ActiveAt) && !revokedBeforeActive(n)
+		})
 		if j < 0 {
 			continue
 		}

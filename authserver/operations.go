@@ -51,7 +51,7 @@ func (s *Server) setUpOperations(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	admin.afterRotate = s.keys.reload
+	admin.afterKeyChange = s.keys.reload
 	s.admin = admin
 	return nil
 }

@@ -23,7 +23,11 @@ type Principal struct {
 	// (the "act" claim's sub, RFC 8693 §4.1); empty otherwise.
 	Actor   string
 	TokenID string // the jti claim
-	Expiry  time.Time
+	// KeyID is the kid header of a JWT: the issuer's key that signed it,
+	// so Revocations can refuse every token of a revoked key. Empty for
+	// introspected tokens.
+	KeyID  string
+	Expiry time.Time
 	// IssuedAt is the iat claim; zero if the token has none.
 	IssuedAt time.Time
 	// Token is the raw access token, for relaying it to another service.

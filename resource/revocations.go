@@ -25,6 +25,13 @@ var ErrRevocationsUnavailable = errors.New("resource: revocation state unavailab
 // claims are checked or the token was found in the verified-token cache, so
 // that a token revoked after it was cached is refused too. Package ssf's
 // Receiver implements it from an OpenID Shared Signals stream.
+//
+// A revoked signing key (Principal.KeyID) is refused here at once. It also
+// leaves the issuer's JWKS at once, but a Verifier's cached key set keeps
+// it until its next refresh (RemoteKeySet: within 5m); after that, tokens
+// it signed fail verification with an unknown key even without
+// Revocations, except those already in the verified-token cache, which
+// only Revocations refuses.
 type Revocations interface {
 	// Check returns nil if the token p was verified from may be used, an
 	// error wrapping ErrRevoked if it was revoked, or another error (such

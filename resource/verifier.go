@@ -179,7 +179,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	p := &Principal{
 		Issuer: c.Issuer, Subject: c.Subject, Username: c.Username, ClientID: c.ClientID,
 		Roles: c.Roles, Scopes: strings.Fields(c.Scope), Audience: c.Audience,
-		SessionID: c.SessionID, TokenID: c.ID, Expiry: c.Expiry.Time(), Token: raw,
+		SessionID: c.SessionID, TokenID: c.ID, KeyID: c.KeyID, Expiry: c.Expiry.Time(), Token: raw,
 	}
 	if c.Act != nil {
 		p.Actor = c.Act.Subject

@@ -770,7 +770,7 @@ func TestVerifierPrincipal(t *testing.T) {
 			want := &resource.Principal{
 				Issuer: staticIssuer, Subject: "f81d4fae", Username: tc.wantUsername, ClientID: "orders-web",
 				Roles: tc.wantRoles, Scopes: []string{"openid", "orders:read"}, Audience: []string{testAudience, "account"},
-				SessionID: "sid-1", TokenID: "jti-1", Expiry: now.Add(time.Hour), IssuedAt: now, Token: raw,
+				SessionID: "sid-1", TokenID: "jti-1", KeyID: key.ID(), Expiry: now.Add(time.Hour), IssuedAt: now, Token: raw,
 			}
 			gotJSON, _ := json.Marshal(got)
 			wantJSON, _ := json.Marshal(want)

@@ -9,7 +9,7 @@ import (
 )
 
 // Denylist holds revocations: of single tokens by jti, of sessions by sid,
-// and not-before times per subject and per client. Each entry carries the
+// of signing keys by kid, and not-before times per subject and per client. Each entry carries the
 // time after which it can match no live token and is dropped by Sweep. The
 // zero value is empty and ready; it is safe for concurrent use.
 type Denylist struct {
@@ -18,6 +18,7 @@ type Denylist struct {
 	mu       sync.RWMutex
 	tokens   map[string]time.Time // jti → drop at
 	sessions map[string]time.Time // sid → drop at
+	keys     map[string]time.Time // kid → drop at
 	subjects map[string]notBefore // sub → tokens issued up to before are revoked
 	clients  map[string]notBefore // client_id → likewise
 }
@@ -35,6 +36,12 @@ func (d *Denylist) RevokeToken(jti string, dropAt time.Time) {
 // RevokeSession denies every token of session sid until dropAt.
 func (d *Denylist) RevokeSession(sid string, dropAt time.Time) {
 	d.put(&d.sessions, sid, dropAt)
+}
+
+// RevokeKey denies, until dropAt, every token signed with the key kid: the
+// issuer stopped trusting it.
+func (d *Denylist) RevokeKey(kid string, dropAt time.Time) {
+	d.put(&d.keys, kid, dropAt)
 }
 
 // RevokeSubject denies, until dropAt, every token of subject sub issued at
@@ -107,6 +114,11 @@ func (d *Denylist) Revoked(p *resource.Principal) bool {
 			return true
 		}
 	}
+	if p.KeyID != "" {
+		if _, ok := d.keys[p.KeyID]; ok {
+			return true
+		}
+	}
 	if nb, ok := d.subjects[p.Subject]; ok && !p.IssuedAt.After(nb.before) {
 		return true
 	}
@@ -122,7 +134,7 @@ func (d *Denylist) Sweep(now time.Time) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := 0
-	for _, m := range []map[string]time.Time{d.tokens, d.sessions} {
+	for _, m := range []map[string]time.Time{d.tokens, d.sessions, d.keys} {
 		for k, at := range m {
 			if now.After(at) {
 				delete(m, k)

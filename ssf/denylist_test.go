@@ -16,6 +16,7 @@ func TestDenylist(t *testing.T) {
 	d.RevokeSession("s1", drop)
 	d.RevokeSubject("u1", at, drop)
 	d.RevokeClient("c1", at, drop)
+	d.RevokeKey("k1", drop)
 	tests := []struct {
 		name string
 		p    resource.Principal
@@ -28,7 +29,9 @@ func TestDenylist(t *testing.T) {
 		{"subject, issued after", resource.Principal{Subject: "u1", IssuedAt: at.Add(time.Second)}, false},
 		{"client, issued before", resource.Principal{ClientID: "c1", IssuedAt: at.Add(-time.Minute)}, true},
 		{"client, issued after", resource.Principal{ClientID: "c1", IssuedAt: at.Add(time.Second)}, false},
-		{"unrelated", resource.Principal{TokenID: "j2", SessionID: "s2", Subject: "u2", ClientID: "c2"}, false},
+		{"revoked key, issued after", resource.Principal{KeyID: "k1", IssuedAt: at.Add(time.Hour)}, true},
+		{"another key", resource.Principal{KeyID: "k2", IssuedAt: at.Add(-time.Hour)}, false},
+		{"unrelated", resource.Principal{TokenID: "j2", SessionID: "s2", Subject: "u2", ClientID: "c2", KeyID: "k2"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,10 +40,10 @@ func TestDenylist(t *testing.T) {
 			}
 		})
 	}
-	if n := d.Sweep(drop); n != 0 || d.Len() != 4 {
-		t.Errorf("sweep at drop time: removed %d, left %d; want 0 and 4", n, d.Len())
+	if n := d.Sweep(drop); n != 0 || d.Len() != 5 {
+		t.Errorf("sweep at drop time: removed %d, left %d; want 0 and 5", n, d.Len())
 	}
-	if n := d.Sweep(drop.Add(time.Second)); n != 4 || d.Len() != 0 {
-		t.Errorf("sweep after: removed %d, left %d; want 4 and 0", n, d.Len())
+	if n := d.Sweep(drop.Add(time.Second)); n != 5 || d.Len() != 0 {
+		t.Errorf("sweep after: removed %d, left %d; want 5 and 0", n, d.Len())
 	}
 }

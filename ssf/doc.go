@@ -16,7 +16,8 @@
 // token-revoked denies one token ("jti"); credential-change,
 // token-claims-change and RISC account-disabled deny every token of the
 // user issued up to the event; Gatehouse's client-disabled every token of
-// the client issued up to then. Each entry is dropped once every token it
+// the client issued up to then; Gatehouse's key-retired every token signed
+// with the key (Principal.KeyID), whenever issued. Each entry is dropped once every token it
 // could match has expired (Config.MaxTokenLifetime after the event), so
 // memory is bounded by the tokens revoked while still alive.
 //

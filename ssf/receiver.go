@@ -290,6 +290,10 @@ func (r *Receiver) revoke(typ string, sub *secevent.SubjectID, at, dropAt time.T
 		if sub.Format == secevent.FormatOpaque {
 			r.list.RevokeToken(sub.ID, dropAt)
 		}
+	case secevent.KeyRetired:
+		if sub.Format == secevent.FormatOpaque {
+			r.list.RevokeKey(sub.ID, dropAt)
+		}
 	case secevent.SessionRevoked:
 		if session != nil && session.Format == secevent.FormatOpaque {
 			r.list.RevokeSession(session.ID, dropAt)

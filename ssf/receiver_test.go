@@ -274,6 +274,56 @@ func TestLogoutRejectedEverywhere(t *testing.T) {
 	t.Logf("revoked at the verifier %v after the logout request began (%v incl. request)", took, time.Since(start))
 }
 
+// TestKeyRevokedEverywhere: revoking a signing key at the authorization
+// server makes a resource.Verifier with the receiver's Revocations refuse
+// a token that key signed within a second, cached or not, while a token
+// signed by the key that took over still passes.
+func TestKeyRevokedEverywhere(t *testing.T) {
+	e := newEnv(t, openSQLite(t), keyring.Generate())
+	srv := e.start() // a handle on the server, for its admin operations
+	secret := e.client(accounts.ClientSpec{ID: "svc", Grants: []string{oauth.GrantClientCredentials}})
+	rcv := e.receiver("orders", e.issuer, nil)
+	v, err := resource.NewVerifier(resource.Config{Issuer: e.issuer, Audience: []string{"api"}, Revocations: rcv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func() string {
+		t.Helper()
+		status, tok := e.form("/oauth2/token", "svc", secret, url.Values{"grant_type": {oauth.GrantClientCredentials}})
+		if status != 200 {
+			t.Fatalf("token: %d %v", status, tok)
+		}
+		return tok["access_token"].(string)
+	}
+	old := token()
+	// Rotate first; the verifier fetches the JWKS, which lists both keys.
+	if _, err := srv.RotateKey(t.Context(), ""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := v.Verify(t.Context(), old)
+	if err != nil || p.KeyID == "" {
+		t.Fatalf("before the revocation: got %+v, %v, want a principal with a KeyID", p, err)
+	}
+	oldKid := p.KeyID
+	time.Sleep(200 * time.Millisecond) // the receiver's long poll is waiting
+	if _, err := srv.RevokeKey(t.Context(), oldKid); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	took := waitFor(t, time.Second, "verifier refuses the revoked key's token", func() bool {
+		_, err := v.Verify(t.Context(), old) // a cache hit: the denylist still applies
+		return err != nil
+	})
+	if _, err := v.Verify(t.Context(), old); !errorsIsRevoked(err) {
+		t.Errorf("revoked key's token: got %v, want ErrRevoked", err)
+	}
+	fresh := token()
+	p, err = v.Verify(t.Context(), fresh)
+	if err != nil || p.KeyID == oldKid {
+		t.Errorf("token signed after the revocation: got %+v, %v, want it to pass, signed by another key", p, err)
+	}
+	t.Logf("revoked key refused %v after the revocation", took)
+}
+
 // TestPostgresReplicaWakes: two authorization servers on one database; the
 // receiver follows server B; a revocation through server A reaches it at
 // once, by LISTEN/NOTIFY, not at the end of B's 25s long poll.

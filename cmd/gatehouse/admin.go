@@ -231,7 +231,7 @@ func newClientCommand() *cobra.Command {
 
 func newKeysCommand() *cobra.Command {
 	var af adminFlags
-	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys (list, rotate)"}
+	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys (list, rotate, revoke)"}
 	af.register(cmd)
 	list := &cobra.Command{
 		Use: "list", Short: "List signing keys and their state (pending, active, retired, expired)", Args: cobra.NoArgs,
@@ -273,7 +273,27 @@ the key up within their key_reload_interval.`,
 	}
 	rotate.Flags().StringVar(&alg, "alg", "", "algorithm of the new key: ES256 (default), RS256 or EdDSA")
 	rotate.Flags().DurationVar(&af.publishDelay, "publish-delay", 10*time.Minute, "with --store: how long the key is published before it signs")
-	cmd.AddCommand(list, rotate)
+	revoke := &cobra.Command{
+		Use:   "revoke KID",
+		Short: "Stop trusting a signing key now: it leaves the JWKS and its tokens are refused",
+		Long: `revoke stops trusting a signing key at once, as after a compromise: it never
+signs again, leaves the JWKS now, and a key-retired event tells SSF receivers
+to refuse every token it signed. Another key must take over: rotate first
+(a rotated key still in its publish delay signs from now). Plain rotation
+never does this: a rotated-out key stays trusted until its tokens expire.
+Running servers pick the change up at once with --admin, within their
+key_reload_interval with --store.`,
+		Args: cobra.ExactArgs(1),
+		RunE: af.run(false, func(c *cobra.Command, svc adminapi.Service, args []string) error {
+			k, err := svc.RevokeKey(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "revoked key %s: out of the JWKS since %s\n", k.ID, timeOrDash(k.ExpiresAt))
+			return nil
+		}),
+	}
+	cmd.AddCommand(list, rotate, revoke)
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/secevent"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 )
@@ -139,5 +141,90 @@ func TestCommandsThroughTheAdminAPI(t *testing.T) {
 	t.Setenv("GATEHOUSE_ADMIN_TOKEN", token)
 	if out, err := run(t, "", "user", "list", "--admin", srv.URL); err != nil || !strings.Contains(out, "erin") {
 		t.Fatalf("token from the environment: got %q, %v", out, err)
+	}
+}
+
+// TestKeysRevoke: `keys revoke` on a store and through the admin API
+// refuses the only signing key, then revokes a key once another can sign,
+// and records a key-retired event.
+func TestKeysRevoke(t *testing.T) {
+	dir := t.TempDir()
+	kr, err := keyring.LoadFile(filepath.Join(dir, "master.key"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gh.db")
+	db := "sqlite:" + path
+	if _, err := run(t, "", "keys", "rotate", "--publish-delay", "0", "--store", db); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, _ := st.ListSigningKeys(t.Context())
+	first := keys[0].ID
+	if out, err := run(t, "", "keys", "revoke", first, "--store", db); err == nil || !strings.Contains(err.Error(), "rotate first") {
+		t.Fatalf("revoke the only key: got %q, %v, want an error saying to rotate first", out, err)
+	}
+	if _, err := run(t, "", "keys", "rotate", "--store", db); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "", "keys", "revoke", first, "--store", db)
+	if err != nil || !strings.Contains(out, "revoked key "+first) {
+		t.Fatalf("keys revoke: got %q, %v", out, err)
+	}
+	if out, _ := run(t, "", "keys", "list", "--store", db); !strings.Contains(out, "expired") || !strings.Contains(out, "active") {
+		t.Fatalf("keys list after revoke: got %q, want the revoked key expired and the other active", out)
+	}
+	assertKeyEvents(t, st, first)
+
+	// Through the admin API of a running server: its JWKS drops the key.
+	const token = "cli-test-admin-token-0123456789"
+	as, err := authserver.New(t.Context(), authserver.Config{Issuer: "http://127.0.0.1:1", Store: st,
+		Keyring: kr, AdminToken: token, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(as.AdminHandler())
+	defer srv.Close()
+	t.Setenv("GATEHOUSE_ADMIN_TOKEN", token)
+	keys, _ = st.ListSigningKeys(t.Context())
+	signer := keys[len(keys)-1].ID
+	if out, err := run(t, "", "keys", "revoke", signer, "--admin", srv.URL); err == nil || !strings.Contains(err.Error(), "rotate first") {
+		t.Fatalf("revoke the only signer via --admin: got %q, %v, want 409 saying to rotate first", out, err)
+	}
+	if _, err := run(t, "", "keys", "rotate", "--admin", srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "", "keys", "revoke", signer, "--admin", srv.URL); err != nil || !strings.Contains(out, "revoked key "+signer) {
+		t.Fatalf("keys revoke --admin: got %q, %v", out, err)
+	}
+	rec := httptest.NewRecorder()
+	as.ServeHTTP(rec, httptest.NewRequest("GET", "/oauth2/jwks", nil))
+	jwks, err := jose.ParseKeySet(rec.Body.Bytes())
+	if err != nil || len(jwks.Lookup(signer)) != 0 || len(jwks.Lookup("")) == 0 {
+		t.Fatalf("JWKS after revoke --admin: got %s, %v, want keys without %q", rec.Body, err, signer)
+	}
+	assertKeyEvents(t, st, first, signer)
+}
+
+func assertKeyEvents(t *testing.T, st store.Store, kids ...string) {
+	t.Helper()
+	events, err := st.ListEvents(t.Context(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		if e.Type == secevent.KeyRetired {
+			var d secevent.EventPayload
+			json.Unmarshal(e.Data, &d)
+			got = append(got, d.KeyID)
+		}
+	}
+	if !slices.Equal(got, kids) {
+		t.Fatalf("key-retired events: got kids %v, want %v", got, kids)
 	}
 }

@@ -25,6 +25,7 @@
 //	POST   /v1/clients/{client_id}/enable     enable
 //	GET    /v1/keys                           signing keys
 //	POST   /v1/keys/rotate                    add a signing key (RotateKey)
+//	POST   /v1/keys/{kid}/revoke              stop trusting a signing key now
 //
 // Errors are JSON objects {"error": code, "error_description": text} with
 // the codes unauthorized (401), invalid_request (400), not_found (404),
@@ -78,6 +79,10 @@ type Service interface {
 	// RotateKey adds a signing key: published at once, signing after the
 	// server's publish delay, when it retires the current one.
 	RotateKey(ctx context.Context, r RotateKey) (Key, error)
+	// RevokeKey stops trusting a signing key now: it never signs again,
+	// leaves the JWKS at once, and verifiers following the event stream
+	// refuse the tokens it signed. ErrConflict if no other key could sign.
+	RevokeKey(ctx context.Context, kid string) (Key, error)
 }
 
 // User is a user as the admin API shows it: never its password hash.

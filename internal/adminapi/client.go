@@ -182,4 +182,9 @@ func (c *Remote) RotateKey(ctx context.Context, r RotateKey) (Key, error) {
 	return send[Key](ctx, c, http.MethodPost, "/v1/keys/rotate", r)
 }
 
+// RevokeKey implements Service.
+func (c *Remote) RevokeKey(ctx context.Context, kid string) (Key, error) {
+	return send[Key](ctx, c, http.MethodPost, "/v1/keys/"+url.PathEscape(kid)+"/revoke", nil)
+}
+
 var _ Service = (*Remote)(nil)

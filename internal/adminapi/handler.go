@@ -117,6 +117,9 @@ func (h *handler) routes(mux *http.ServeMux) {
 		}
 		return created(h.svc.RotateKey(r.Context(), in))
 	})
+	route("POST /v1/keys/{kid}/revoke", func(r *http.Request) (int, any, error) {
+		return ok(h.svc.RevokeKey(r.Context(), r.PathValue("kid")))
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, &Error{Code: CodeNotFound, Description: "no such admin endpoint"})
 	})

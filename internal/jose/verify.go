@@ -64,6 +64,9 @@ type Claims struct {
 
 	// Raw is the verified payload, for claims not named above.
 	Raw json.RawMessage `json:"-"`
+	// KeyID is the "kid" header of the token (RFC 7515 §4.1.4), set by
+	// Verify; empty if the header has none. It is not a claim.
+	KeyID string `json:"-"`
 }
 
 // Actor is the "act" claim (RFC 8693 §4.1): the acting party, and in Act the
@@ -155,7 +158,7 @@ func Verify(ctx context.Context, raw string, keys Keys, want Expect) (*Claims, e
 			continue
 		}
 		if _, err := jws.Verify(k.jwk); err == nil {
-			c.Raw = payload
+			c.Raw, c.KeyID = payload, header.KeyID
 			return &c, nil
 		}
 	}

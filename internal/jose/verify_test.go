@@ -461,6 +461,9 @@ func TestVerifyClaims(t *testing.T) {
 	if string(gotJSON) != string(wantJSON) {
 		t.Errorf("got %s, want %s", gotJSON, wantJSON)
 	}
+	if got.KeyID != key.ID() {
+		t.Errorf("got KeyID %q, want the header kid %q", got.KeyID, key.ID())
+	}
 	var raws map[string]any
 	if err := json.Unmarshal(got.Raw, &raws); err != nil || raws["client_id"] != "orders" {
 		t.Errorf("got Raw %s, want the signed payload", got.Raw)

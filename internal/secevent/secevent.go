@@ -37,8 +37,12 @@ const (
 	// expired, without ending its session. Its store.Event names the token
 	// in TokenID (the jti), and its session, if any, in SessionID.
 	TokenRevoked = own + "token-revoked"
-	// KeyRetired: a signing key stopped signing. Its store.Event carries
-	// the key ID in its details ("kid"); it names no subject.
+	// KeyRetired: stop trusting tokens signed with this key, now. An
+	// administrator revoked the signing key (it left the JWKS at once);
+	// receivers refuse every token whose header names its kid. A key
+	// retired by an ordinary rotation emits no event: it stays trusted
+	// until its tokens expire. Its store.Event carries the key ID in its
+	// details ("kid"), which the SET names as an opaque subject.
 	KeyRetired = own + "key-retired"
 	// ClientDisabled: a client was disabled; tokens issued to it before the
 	// event must be refused. Its store.Event names the client in ClientID
