@@ -52,15 +52,15 @@ func TestSessionRefreshSingleFlight(t *testing.T) {
 	t.Parallel()
 	var counter tokenCounter
 	h := start(t, func(o *devstack.Options) {
-		o.AccessTokenTTL = time.Second
-		o.RefreshGrace = -1 // no grace: a replay would revoke the session
+		o.AccessTokenTTL = 3 * time.Second // room for 50 requests under -race on a busy machine: the shared result lives until the new access token expires
+		o.RefreshGrace = -1                // no grace: a replay would revoke the session
 		o.Gateway = func(c *gateway.Config) {
 			c.TokenURL = counter.start(t, c.TokenURL)
 			c.Session.RefreshBefore = 500 * time.Millisecond
 		}
 	})
 	access, refresh := sessionCookies(t, h, "alice")
-	time.Sleep(1200 * time.Millisecond) // the access token expires
+	time.Sleep(3200 * time.Millisecond) // the access token expires
 
 	const n = 50
 	cookie := "__Host-gh_at=" + access + "; __Host-gh_rt=" + refresh
@@ -85,7 +85,7 @@ func TestSessionRefreshSingleFlight(t *testing.T) {
 	}
 	// The session goes on with the rotated token once the new access token
 	// expires too.
-	time.Sleep(1200 * time.Millisecond)
+	time.Sleep(3200 * time.Millisecond)
 	r := h.call(t, http.MethodGet, "/api/consumers/me", "", "", http.Header{"Cookie": {"__Host-gh_rt=" + renewed[0]}})
 	if r.status != http.StatusOK || counter.refreshes.Load() != 2 {
 		t.Errorf("with the rotated refresh token: got %d after %d grants, want 200 after 2", r.status, counter.refreshes.Load())
