@@ -21,45 +21,19 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 		if err != nil {
 			return err
 		}
-		next := nextThrottle(old, now, window, lockFor)
+		next := old.Next(now, window, lockFor)
 		t, err = scanThrottle(key, tx.QueryRowContext(ctx, `INSERT INTO throttles (key, failures, last_failure, locked_until, expires_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure,
 				locked_until = excluded.locked_until, expires_at = excluded.expires_at
 			RETURNING failures, last_failure, locked_until`,
-			key, next.Failures, micros(next.LastFailure), micros(next.LockedUntil), micros(throttleExpiry(next, window))))
+			key, next.Failures, micros(next.LastFailure), micros(next.LockedUntil), micros(next.Expiry(window))))
 		return err
 	})
 	if err != nil {
 		return store.Throttle{}, fmt.Errorf("record login failure of %q: %w", key, err)
 	}
 	return t, nil
-}
-
-// nextThrottle returns the state that follows old after a failed login at now.
-func nextThrottle(old store.Throttle, now time.Time, window time.Duration, lockFor func(int) time.Duration) store.Throttle {
-	t := old
-	if t.Failures <= 0 || now.Sub(t.LastFailure) > window {
-		t.Failures = 0
-	}
-	t.Failures++
-	t.LastFailure = now
-	if lockFor != nil {
-		if d := lockFor(t.Failures); d > 0 {
-			t.LockedUntil = now.Add(d)
-		}
-	}
-	return t
-}
-
-// throttleExpiry returns when t stops mattering: once its failures are
-// older than window, the next one restarts the count, and once LockedUntil
-// has passed, it locks nothing. DeleteExpired removes it after that.
-func throttleExpiry(t store.Throttle, window time.Duration) time.Time {
-	if end := t.LastFailure.Add(window); end.After(t.LockedUntil) {
-		return end
-	}
-	return t.LockedUntil
 }
 
 // GetThrottle returns the state of key, or a zero Throttle with Key set.
