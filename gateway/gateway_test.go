@@ -646,12 +646,14 @@ func TestBasicCredentialCache(t *testing.T) {
 	t.Run("entry_expires_before_token", func(t *testing.T) {
 		fx, g, _ := setup(t)
 		get(t, g, alice)
-		fx.clock.Advance(5*time.Minute - 31*time.Second) // still cached: 31s before expiry
+		// The token's exp is whole seconds (truncated) and the clock is the
+		// wall clock plus an offset, so allow a second either way.
+		fx.clock.Advance(5*time.Minute - 32*time.Second) // still cached: ~31-32s before expiry
 		get(t, g, alice)
 		if n := fx.grants.Load(); n != 1 {
 			t.Errorf("before the margin: got %d password grants, want 1", n)
 		}
-		fx.clock.Advance(2 * time.Second) // 29s before expiry: inside the 30s margin
+		fx.clock.Advance(3 * time.Second) // ~28-29s before expiry: inside the 30s margin
 		if c := get(t, g, alice); c != http.StatusOK {
 			t.Errorf("got %d, want 200", c)
 		}
