@@ -438,6 +438,7 @@ func (so *scaleOut) logoutEverywhere(t *testing.T) {
 	if resp.StatusCode >= 400 {
 		t.Fatalf("logout at gateway 1: got %d", resp.StatusCode)
 	}
+	t.Logf("logout at gateway 1 answered after %v", time.Since(start).Round(100*time.Microsecond))
 	took := so.refusedEverywhere(t, start, access)
 	if got := so.get(t, so.client, so.gateway[1]+"/api/orders", withAccess); got != http.StatusUnauthorized {
 		t.Errorf("gateway 2 with the logged-out session cookie: got %d, want 401", got)
