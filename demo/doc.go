@@ -1,5 +1,6 @@
 // Package demo holds the example services that `gatehouse dev` and the
-// end-to-end tests run behind the gateway:
+// end-to-end tests run behind the gateway, and that `gatehouse demo orders`
+// and `gatehouse demo consumers` run as processes of their own:
 //
 //   - orders (NewOrders): a small FTGO-style order service whose per-object
 //     rule — an order is readable by its owner and by admins — is enforced

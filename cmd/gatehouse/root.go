@@ -16,7 +16,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newDevCommand(), newAuthServerCommand(), newGatewayCommand(),
+	root.AddCommand(newDevCommand(), newAuthServerCommand(), newGatewayCommand(), newDemoCommand(),
 		newUserCommand(), newClientCommand(), newKeysCommand(), newCACommand(), newVersionCommand())
 	return root
 }

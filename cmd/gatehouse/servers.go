@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -102,11 +103,23 @@ func loadKeyring(file string) (*keyring.Keyring, error) {
 	return kr, err
 }
 
+// listenAndServe serves h over plain HTTP; see listenAndServeTLS.
 func listenAndServe(ctx context.Context, addr string, h http.Handler, logger *slog.Logger, what string, args ...any) error {
+	return listenAndServeTLS(ctx, addr, nil, h, logger, what, args...)
+}
+
+// listenAndServeTLS listens on addr, logs "<what> ready" with addr= the
+// address bound (how an operator, or a test that asked for port 0, learns
+// it), and serves h until ctx is done: over TLS with cfg, or plain HTTP if
+// cfg is nil.
+func listenAndServeTLS(ctx context.Context, addr string, cfg *tls.Config, h http.Handler, logger *slog.Logger, what string, args ...any) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	logger.Info(what+" ready", append([]any{"addr", ln.Addr().String()}, args...)...)
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
 	return serve.Run(ctx, serve.NewServer(h, logger), ln)
 }

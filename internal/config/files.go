@@ -326,11 +326,9 @@ func (c *Gateway) convert() (gateway.Config, error) {
 	}
 	var svid *pki.StaticSource
 	if m := c.MTLS; m != nil {
-		src, err := pki.LoadSource(m.CertFile, m.KeyFile, m.BundleFile)
-		if err != nil {
-			return gc, fmt.Errorf("mtls: %w", err)
+		if svid, err = m.source(); err != nil {
+			return gc, err
 		}
-		svid = src
 	}
 	for _, r := range c.Routes {
 		rt := gateway.Route{Name: r.Name, Prefix: r.Prefix, Pattern: r.Pattern, Upstream: r.Upstream,
@@ -381,9 +379,7 @@ func mtlsTransport(svid *pki.StaticSource, r Route) (*http.Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route %s: spiffe_id: %w", r.Upstream, err)
 	}
-	t := gateway.NewTransport()
-	t.TLSClientConfig = pki.ClientConfig(svid, svid, pki.AuthorizeID(id))
-	return t, nil
+	return UpstreamTransport(svid, id), nil
 }
 
 // upstreamTransport is gateway.NewTransport trusting the CA certificates in

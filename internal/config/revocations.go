@@ -2,13 +2,10 @@ package config
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/outbound"
@@ -70,23 +67,6 @@ func (r *Revocations) Receiver(ctx context.Context, issuer, tokenURL string, log
 // discoverTokenURL reads token_endpoint from the issuer's OpenID Connect
 // discovery document.
 func discoverTokenURL(ctx context.Context, hc *http.Client, issuer string) (string, error) {
-	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
-	}
-	defer resp.Body.Close()
-	var meta struct {
-		Issuer        string `json:"issuer"`
-		TokenEndpoint string `json:"token_endpoint"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&meta) != nil ||
-		meta.Issuer != issuer || meta.TokenEndpoint == "" {
-		return "", fmt.Errorf("discovery %s: no token_endpoint for issuer %q (HTTP %d)", u, issuer, resp.StatusCode)
-	}
-	return meta.TokenEndpoint, nil
+	meta, err := discover(ctx, hc, issuer)
+	return meta.TokenEndpoint, err
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/gatehouse-dev/gatehouse/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/pki"
 )
@@ -74,12 +74,8 @@ func (m *mesh) listener(ln net.Listener, name string) net.Listener {
 	for _, p := range peers[name] {
 		allowed = append(allowed, m.id(p))
 	}
-	authorize := pki.AuthorizeOneOf(allowed...)
-	if len(allowed) == 1 {
-		authorize = pki.AuthorizeID(allowed[0])
-	}
 	src := m.sources[name]
-	cfg := pki.ServerConfig(src, src, authorize, pki.WithLogger(m.logger.With("component", name)))
+	cfg := pki.ServerConfig(src, src, config.AuthorizePeers(allowed...), pki.WithLogger(m.logger.With("component", name)))
 	return tls.NewListener(ln, cfg)
 }
 
@@ -92,11 +88,7 @@ func (m *mesh) transport(upstream string) http.RoundTripper {
 // transportAs is the transport of the part caller to the service upstream:
 // mTLS with caller's certificate, expecting exactly upstream's ID.
 func (m *mesh) transportAs(caller, upstream string) *http.Transport {
-	src := m.sources[caller]
-	t := gateway.NewTransport()
-	t.TLSClientConfig = pki.ClientConfig(src, src, pki.AuthorizeID(m.id(upstream)),
-		pki.WithLogger(m.logger.With("component", caller)))
-	return t
+	return config.UpstreamTransport(m.sources[caller], m.id(upstream), pki.WithLogger(m.logger.With("component", caller)))
 }
 
 // Close stops the renewals.
