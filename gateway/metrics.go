@@ -18,11 +18,12 @@ type metrics struct {
 
 // Values of the auth label: how a request authenticated.
 const (
-	authNone   = "none"   // no Authorization header
-	authBasic  = "basic"  // Basic credentials, exchanged for a token
-	authBearer = "bearer" // a bearer JWT
-	authOpaque = "opaque" // a bearer token that is not a JWT
-	authOther  = "other"  // a scheme the gateway does not accept
+	authNone    = "none"    // no Authorization header and no session cookie
+	authSession = "session" // no Authorization header, a browser-session cookie
+	authBasic   = "basic"   // Basic credentials, exchanged for a token
+	authBearer  = "bearer"  // a bearer JWT
+	authOpaque  = "opaque"  // a bearer token that is not a JWT
+	authOther   = "other"   // a scheme the gateway does not accept
 )
 
 // Values of the outcome label: what became of a request.

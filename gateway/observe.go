@@ -30,7 +30,11 @@ type exchange struct {
 
 // begin starts observing r; end writes the access log line and the metrics.
 func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *exchange {
-	return &exchange{ResponseWriter: w, g: g, r: r, start: time.Now(), route: "none", auth: authMethod(r)}
+	auth := authMethod(r)
+	if auth == authNone && g.sessions != nil && g.sessions.hasCookie(r) {
+		auth = authSession
+	}
+	return &exchange{ResponseWriter: w, g: g, r: r, start: time.Now(), route: "none", auth: auth}
 }
 
 func (x *exchange) end() {

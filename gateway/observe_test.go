@@ -199,3 +199,38 @@ func TestHealth(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogSession: a request carried by a session cookie is logged
+// with auth=session and its subject, not as anonymous.
+func TestAccessLogSession(t *testing.T) {
+	var buf bytes.Buffer
+	fx := newFixture(t)
+	as := newSessionAS(t, fx)
+	up := newRecorder(t)
+	g := fx.sessionGateway(t, as, []Route{{Name: "api", Prefix: "/api", Upstream: up.URL}},
+		func(c *Config) { c.AccessLog = slog.New(slog.NewJSONHandler(&buf, nil)) })
+	at, rt := as.login("alice")
+	tests := []struct {
+		name        string
+		header      http.Header
+		wantAuth    string
+		wantSubject string
+	}{
+		{"cookie", cookieHeader(at, rt), authSession, "sub-alice"},
+		{"no_cookie", http.Header{}, authNone, ""},
+	}
+	for _, tt := range tests {
+		buf.Reset()
+		sessionRequest(g, http.MethodGet, "/api/x", tt.header, "")
+		var line map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+			t.Fatalf("%s: got log %q, want one JSON line", tt.name, buf.String())
+		}
+		if line["auth"] != tt.wantAuth || line["subject"] != tt.wantSubject {
+			t.Errorf("%s: got auth=%v subject=%v, want %s %q", tt.name, line["auth"], line["subject"], tt.wantAuth, tt.wantSubject)
+		}
+		if strings.Contains(buf.String(), at) || strings.Contains(buf.String(), rt) {
+			t.Errorf("%s: the access log holds a session token", tt.name)
+		}
+	}
+}

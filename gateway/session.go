@@ -551,3 +551,15 @@ func mustHost(u string) string {
 	}
 	return p.Hostname()
 }
+
+// hasCookie reports whether r carries a session cookie (access or refresh),
+// for the auth label of metrics and the access log.
+func (s *sessions) hasCookie(r *http.Request) bool {
+	n := s.names(r)
+	for _, name := range []string{n.access, n.refresh} {
+		if _, err := r.Cookie(name); err == nil {
+			return true
+		}
+	}
+	return false
+}
