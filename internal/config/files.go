@@ -277,6 +277,11 @@ func LoadGateway(path string) (*Gateway, gateway.Config, error) {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
+	if c.Revocations != nil {
+		if err := c.Revocations.resolve(c.AdminListen); err != nil {
+			return nil, gateway.Config{}, fmt.Errorf("gateway config %s: %w", path, err)
+		}
+	}
 	gc, err := c.convert()
 	if err != nil {
 		return nil, gateway.Config{}, fmt.Errorf("gateway config %s: %w", path, err)
