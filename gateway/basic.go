@@ -48,6 +48,9 @@ type basicEntry struct {
 	principal *resource.Principal
 	token     string
 	until     time.Time
+	// refusedAt is when an upstream refused the token of a retry
+	// (retry.go); zero if none did.
+	refusedAt time.Time
 }
 
 func (e basicEntry) expiry() time.Time { return e.until }
@@ -105,6 +108,38 @@ func (b *basicAuth) authenticate(ctx context.Context, user, pass, endUserIP stri
 	}
 	e = v.(basicEntry)
 	return e.principal, e.token, nil
+}
+
+// drop removes the cache entry for the credential if it holds the token
+// refused, so that the next use makes a new grant. It reports false, and
+// keeps the entry, when an upstream refused that token in a retry less
+// than retryGrantInterval ago: a new grant so soon would only make an
+// upstream that refuses every token cost a grant per request.
+func (b *basicAuth) drop(user, pass, refused string) bool {
+	key := b.cacheKey(user, pass)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.entries[key]
+	if !ok || e.token != refused {
+		return true // replaced already, or gone
+	}
+	if !e.refusedAt.IsZero() && b.cfg.Now().Sub(e.refusedAt) < retryGrantInterval {
+		return false
+	}
+	delete(b.entries, key)
+	return true
+}
+
+// refusedInRetry records that an upstream refused token, just obtained
+// for a retry, too (see drop).
+func (b *basicAuth) refusedInRetry(user, pass, token string) {
+	key := b.cacheKey(user, pass)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.entries[key]; ok && e.token == token {
+		e.refusedAt = b.cfg.Now()
+		b.entries[key] = e
+	}
 }
 
 // revoked returns Config.Revocations' verdict, if set, on the token of a
