@@ -403,3 +403,46 @@ func TestPushStale(t *testing.T) {
 		t.Errorf("OnStale calls: got %v, want stale, then fresh", changes)
 	}
 }
+
+// FuzzPushHandler: whatever a client sends to the push endpoint, with or
+// without the stream's secret, the answer is a 4xx with an error object or,
+// for a SET signed by the transmitter, 202 — never a panic or a 5xx — and
+// only a SET signed by the transmitter changes the denylist.
+func FuzzPushHandler(f *testing.F) {
+	key, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		f.Fatal(err)
+	}
+	rcv, err := ssf.New(ssf.Config{Issuer: unitIssuer, Audience: "rcv", Token: noToken{},
+		Keys: jose.NewKeySet(key.Public()), PushURL: "https://rcv.example.test/ssf/push", PushAuthorization: unitAuth})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := jose.Sign(key, jose.TypeSET, unitSET("jti-seed"))
+	f.Add("POST", unitAuth, "application/secevent+jwt", good)
+	f.Add("POST", unitAuth, "application/secevent+jwt", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")
+	f.Add("POST", "", "application/secevent+jwt", good)
+	f.Add("PUT", unitAuth, "text/plain; charset=\"", "{}")
+	f.Add("POST", unitAuth, "application/secevent+jwt", strings.Repeat(".", 100))
+	h := rcv.PushHandler()
+	f.Fuzz(func(t *testing.T, method, auth, contentType, body string) {
+		before := rcv.Denylist().Len()
+		req, err := http.NewRequest(method, "https://rcv.example.test/ssf/push", strings.NewReader(body))
+		if err != nil {
+			t.Skip()
+		}
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Content-Type", contentType)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code >= 500 || w.Code != http.StatusAccepted && w.Code < 400 {
+			t.Fatalf("got %d %q", w.Code, w.Body)
+		}
+		if w.Code == http.StatusAccepted && strings.TrimSpace(body) != good {
+			t.Fatalf("accepted %q", body)
+		}
+		if w.Code != http.StatusAccepted && rcv.Denylist().Len() != before {
+			t.Fatalf("a refused push changed the denylist")
+		}
+	})
+}
