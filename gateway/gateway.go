@@ -155,7 +155,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+token)
 	}
 	rt.proxy.ServeHTTP(x, r)
-	if st != nil && st.retried || br != nil && br.retried {
+	if (st != nil && st.retried || br != nil && br.retried) && x.outcome == "" { // the retry reached the upstream
 		x.outcome = outcomeRetried
 	}
 }

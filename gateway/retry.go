@@ -29,9 +29,10 @@ import (
 //     is answered as the gateway answers it on the way in (401
 //     invalid_grant for a password that changed, 503 when the authorization
 //     server cannot be asked). A token that the upstream refused in a retry
-//     too is not replaced again within retryGrantInterval: an upstream that
-//     refuses every token costs at most one grant per credential per
-//     interval.
+//     too, or — for a request that is not retried — that replaced a
+//     refused one, is not replaced again within retryGrantInterval: an
+//     upstream that refuses every token costs at most about one grant per
+//     credential per interval.
 //
 // The renewed caller is checked against the route's rule again — its roles
 // may be what changed — and its token turned into a phantom token if it is
@@ -171,7 +172,7 @@ func (t *retryTransport) renewSession(ctx context.Context, st *session) (*resour
 // grant.
 func (t *retryTransport) renewBasic(ctx context.Context, br *basicRequest, replayable bool) (*resource.Principal, string, error) {
 	b := t.g.basic
-	if !b.drop(br.user, br.pass, br.token) || !replayable {
+	if !b.drop(br.user, br.pass, br.token, replayable) || !replayable {
 		return nil, "", errPassOn
 	}
 	p, token, err := b.authenticate(ctx, br.user, br.pass, br.endUserIP)

@@ -116,6 +116,30 @@ func TestBasicRetryEnds(t *testing.T) {
 			}
 		}
 	})
+	t.Run("refused_posts", func(t *testing.T) {
+		// Requests that are not retried: the refused token is dropped and
+		// the next request makes the grant; a token that replaced a
+		// dropped one is not dropped again within retryGrantInterval.
+		fx := newFixture(t)
+		up := newRecorder(t)
+		g := fx.gateway(t, []Route{{Prefix: "/api", Upstream: up.URL}})
+		basicForwarded(t, g, up, "carol")
+		up.mu.Lock()
+		up.rejectAll = true
+		up.mu.Unlock()
+		auth := with(nil, "Authorization", basicHeader("carol", testUsers["carol"].password))
+		for i, s := range []struct {
+			advance time.Duration
+			grants  int64
+		}{{0, 0}, {0, 1}, {0, 0}, {retryGrantInterval / 2, 0}, {retryGrantInterval, 0}, {0, 1}} {
+			fx.clock.Advance(s.advance)
+			grants := fx.grants.Load()
+			w := sessionRequest(g, http.MethodPost, "/api/x", auth, `{"n":1}`)
+			if w.Code != http.StatusUnauthorized || fx.grants.Load()-grants != s.grants {
+				t.Errorf("POST %d: got %d after %d grants, want 401 after %d", i+1, w.Code, fx.grants.Load()-grants, s.grants)
+			}
+		}
+	})
 	tests := []struct {
 		name        string
 		user        string
