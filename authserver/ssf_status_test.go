@@ -217,16 +217,16 @@ func TestSSFPushPausedAndResumed(t *testing.T) {
 // count.
 func TestSSFPushSuccessRestartsThePauseClock(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	f.srv.ssf.push = pushConfig{minBackoff: 10 * time.Millisecond, maxBackoff: 20 * time.Millisecond, pauseAfter: 400 * time.Millisecond}
+	f.srv.ssf.push = pushConfig{minBackoff: 10 * time.Millisecond, maxBackoff: 20 * time.Millisecond, pauseAfter: time.Second}
 	f.runServer()
 	token := f.ssfReceiver("rcv", ScopeSSFManage)
 	rcv := newPushReceiver(t)
 	stream := f.createPushStream(token, rcv.srv.URL, "")
 	var want []string
-	for range 6 { // 6 × 150ms down: 900ms of failures, never 400ms in a row
+	for range 12 { // 12 × 100ms down: 1.2s of failures, never near 1s in a row
 		rcv.setMode(receiverDown)
 		want = append(want, f.appendTokenEvents(1)...)
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 		rcv.setMode(receiverUp)
 		waitFor(t, 5*time.Second, "the event", func() bool { _, n := rcv.counts(); return n == len(want) })
 	}
