@@ -50,8 +50,10 @@
 //   - an append-only log of security events (package secevent) for every
 //     revocation, reuse detection included;
 //   - a Shared Signals Framework 1.0 transmitter of those events as SETs
-//     (RFC 8417): stream management, delivery by poll (RFC 8936) with long
-//     polling, and by push (RFC 8935) with retries and backoff (Run);
+//     (RFC 8417): stream management and stream status (SSF §8.1.2),
+//     delivery by poll (RFC 8936) with long polling, and by push (RFC 8935)
+//     with retries and backoff until Config.PushPauseAfter pauses the
+//     stream (Run);
 //   - refresh-token rotation with reuse detection per RFC 9700 §4.14.2: a
 //     rotated token presented again revokes its whole family, except within
 //     a short grace window in which a retry gets the same successor;

@@ -79,6 +79,12 @@ type Config struct {
 	// EventRetention is how long events are kept; never less than the
 	// longest access-token lifetime plus a minute. If zero, 24h.
 	EventRetention time.Duration
+	// PushPauseAfter is how long the deliveries of an SSF push stream may
+	// fail without a success before the stream is paused (SSF 1.0 §8.1.2):
+	// retries stop, its events are held, and delivery resumes where it
+	// stopped when the receiver or an operator enables the stream again.
+	// If zero, 10m; negative: never pause.
+	PushPauseAfter time.Duration
 	// AdminToken authenticates callers of AdminHandler's admin API. If
 	// empty, the admin API refuses every request.
 	AdminToken string
@@ -215,7 +221,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("authserver: dummy password hash: %w", err)
 	}
 	s.dummyHash = dummy
-	s.setUpSSF()
+	if err := s.setUpSSF(); err != nil {
+		return nil, err
+	}
 	if err := s.setUpOperations(ctx); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -51,6 +52,7 @@ const (
 	pathSSFStreams = "/ssf/streams"
 	pathSSFVerify  = "/ssf/verify"
 	pathSSFPoll    = "/ssf/poll/"
+	// pathSSFStatus is in ssf_status.go.
 )
 
 // deliveryPoll is the delivery method of RFC 8936 (SSF 1.0 §6.1.1).
@@ -73,8 +75,9 @@ type transmitter struct {
 	longPoll chan struct{} // semaphore: one token per waiting long poll
 	maxWait  time.Duration // of one long poll
 
-	push        pushConfig // push delivery (ssf_push.go)
-	pushStreams broadcast  // notified when a push stream is created
+	push        pushConfig   // push delivery (ssf_push.go)
+	pushStreams broadcast    // notified when a push stream is created
+	metrics     *pushMetrics // of push delivery
 
 	mu       sync.Mutex
 	streams  map[string]*stream // by stream ID
@@ -92,6 +95,8 @@ type stream struct {
 	cursor   int64          // highest event ID acknowledged
 	verifies []pendingCheck // verification events not yet acknowledged
 	nextVer  int
+	status   string // statusEnabled, statusPaused or statusDisabled (ssf_status.go)
+	reason   string // of the status, if any
 }
 
 // pendingCheck is a verification event (SSF 1.0 §8.1.4) awaiting delivery.
@@ -104,9 +109,14 @@ type pendingCheck struct {
 // setUpSSF creates the transmitter and serves its endpoints. It wraps the
 // store so that every event appended through this server, the admin API's
 // included, wakes the long polls at once.
-func (s *Server) setUpSSF() {
+func (s *Server) setUpSSF() error {
+	m, err := newPushMetrics(s.cfg.Registerer)
+	if err != nil {
+		return fmt.Errorf("authserver: register ssf metrics: %w", err)
+	}
 	t := &transmitter{longPoll: make(chan struct{}, maxLongPolls), maxWait: defaultLongPoll,
-		streams: map[string]*stream{}, byClient: map[string]*stream{}}
+		streams: map[string]*stream{}, byClient: map[string]*stream{}, metrics: m,
+		push: pushConfig{pauseAfter: s.cfg.PushPauseAfter}}
 	t.notifier, _ = s.cfg.Store.(store.EventNotifier)
 	s.cfg.Store = notifyingStore{Store: s.cfg.Store, notify: t.wake.notify}
 	s.ssf = t
@@ -121,6 +131,9 @@ func (s *Server) setUpSSF() {
 	s.mux.HandleFunc("DELETE "+s.prefix+pathSSFStreams, s.ssfHandler(ScopeSSFManage, s.deleteStream))
 	s.mux.HandleFunc("POST "+s.prefix+pathSSFVerify, s.ssfHandler(ScopeSSFManage, s.verifyStream))
 	s.mux.HandleFunc("POST "+s.prefix+pathSSFPoll+"{stream}", s.ssfHandler(ScopeSSFManage, s.pollStream))
+	s.mux.HandleFunc("GET "+s.prefix+pathSSFStatus, s.ssfHandler(ScopeSSFRead, s.readStatus))
+	s.mux.HandleFunc("POST "+s.prefix+pathSSFStatus, s.ssfHandler(ScopeSSFManage, s.updateStatus))
+	return nil
 }
 
 // notifyingStore calls notify after every event it appends.
@@ -144,6 +157,7 @@ type ssfConfiguration struct {
 	JWKSURI               string              `json:"jwks_uri"`
 	DeliveryMethods       []string            `json:"delivery_methods_supported"`
 	ConfigurationEndpoint string              `json:"configuration_endpoint"`
+	StatusEndpoint        string              `json:"status_endpoint"`
 	VerificationEndpoint  string              `json:"verification_endpoint"`
 	AuthorizationSchemes  []map[string]string `json:"authorization_schemes"`
 	DefaultSubjects       string              `json:"default_subjects"`
@@ -155,6 +169,7 @@ func (s *Server) handleSSFConfiguration(w http.ResponseWriter, _ *http.Request) 
 		SpecVersion: "1_0", Issuer: s.cfg.Issuer, JWKSURI: s.cfg.Issuer + pathJWKS,
 		DeliveryMethods:       []string{deliveryPoll, deliveryPush},
 		ConfigurationEndpoint: s.cfg.Issuer + pathSSFStreams,
+		StatusEndpoint:        s.cfg.Issuer + pathSSFStatus,
 		VerificationEndpoint:  s.cfg.Issuer + pathSSFVerify,
 		AuthorizationSchemes:  []map[string]string{{"spec_urn": "urn:ietf:rfc:6749"}},
 		DefaultSubjects:       "ALL",
@@ -226,7 +241,8 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request, c store.Cl
 	if err != nil {
 		return err
 	}
-	st := &stream{id: keyring.RandomToken(16), clientID: c.ID, description: req.Description, requested: req.EventsRequested, push: push}
+	st := &stream{id: keyring.RandomToken(16), clientID: c.ID, description: req.Description, requested: req.EventsRequested,
+		push: push, status: statusEnabled}
 	for _, e := range req.EventsRequested {
 		if slices.Contains(secevent.Supported, e) && !slices.Contains(st.delivered, e) {
 			st.delivered = append(st.delivered, e)

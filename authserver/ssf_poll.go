@@ -163,9 +163,13 @@ func (st *stream) acknowledge(jtis []string) int64 {
 }
 
 // collect signs up to limit SETs for st: its pending verification events,
-// then the stored events after the event ID after that it asked for.
+// then the stored events after the event ID after that it asked for. A
+// stream that is not enabled gets none (ssf_status.go).
 func (s *Server) collect(ctx context.Context, st *stream, after int64, limit int) (pollResponse, error) {
 	resp := pollResponse{Sets: map[string]string{}}
+	if !st.enabled() {
+		return resp, nil
+	}
 	st.mu.Lock()
 	checks := slices.Clone(st.verifies)
 	st.mu.Unlock()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/secevent"
 )
@@ -24,10 +26,16 @@ import (
 // stored events after the stream's cursor, in event-ID order; only 202
 // Accepted counts as delivered and advances the cursor. On any other
 // answer, or none within pushTimeout, it stops and retries the same SET
-// after an exponential backoff capped at pushMaxBackoff, for as long as the
-// stream exists. So delivery is at-least-once and in order: a receiver that
-// was down gets every event still retained, none skipped; one whose 202 was
-// lost gets that SET again and must deduplicate by jti.
+// after an exponential backoff, jittered, capped at pushMaxBackoff. So
+// delivery is at-least-once and in order: a receiver that was down gets
+// every event still retained, none skipped; one whose 202 was lost gets
+// that SET again and must deduplicate by jti.
+//
+// Retries end: once deliveries have failed without a success for
+// Config.PushPauseAfter, the stream is paused (ssf_status.go), logged and
+// counted in gatehouse_ssf_push_paused_total. Its events are held; when the
+// receiver or an operator enables the stream again, delivery resumes with
+// the first event not delivered.
 //
 // One stream's receiver, however slow or dead, costs its own goroutine and
 // at most one connection: it never delays another stream, a poll, or a
@@ -41,13 +49,44 @@ const (
 	pushTimeout    = 10 * time.Second // one delivery attempt, headers and body
 	pushMinBackoff = time.Second
 	pushMaxBackoff = 30 * time.Second
-	pushPage       = 100 // events read from the store at once
+	pushPauseAfter = 10 * time.Minute // of failures without a success
+	pushPage       = 100              // events read from the store at once
 )
 
 // pushConfig tunes push delivery; the zero value uses the defaults above.
 type pushConfig struct {
 	timeout, minBackoff, maxBackoff time.Duration
-	client                          *http.Client // if nil, pushClient
+	// pauseAfter is Config.PushPauseAfter: zero for the default, negative
+	// for never.
+	pauseAfter time.Duration
+	client     *http.Client // if nil, pushClient
+	// now measures failures on the clock of the backoff timers; if nil,
+	// time.Now.
+	now func() time.Time
+}
+
+// pushMetrics count push deliveries. Every label has a bounded set of
+// values.
+type pushMetrics struct {
+	attempts *prometheus.CounterVec // outcome: delivered or failed
+	paused   prometheus.Counter
+}
+
+func newPushMetrics(reg prometheus.Registerer) (*pushMetrics, error) {
+	m := &pushMetrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "ssf", Name: "push_attempts_total",
+			Help: "SETs POSTed to push receivers, by outcome: delivered (202) or failed.",
+		}, []string{"outcome"}),
+		paused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "gatehouse", Subsystem: "ssf", Name: "push_paused_total",
+			Help: "Push streams paused after their deliveries failed for PushPauseAfter without a success.",
+		}),
+	}
+	var err error
+	m.attempts = register(reg, m.attempts, &err)
+	m.paused = register(reg, m.paused, &err)
+	return m, err
 }
 
 // pushClient does not follow redirects: the receiver's endpoint is the one
@@ -139,27 +178,42 @@ func (st *stream) stopPushing() {
 
 // push delivers st's events whenever events are appended, until ctx is
 // done. After a failure it waits out the backoff, not for an event: new
-// events do not make a dead receiver's retries more frequent.
+// events do not make a dead receiver's retries more frequent. After
+// pauseAfter of failures without a success it pauses the stream, and waits
+// until the stream is enabled again.
 func (s *Server) push(ctx context.Context, st *stream) {
 	cfg := s.ssf.push
+	now := cfg.now
+	if now == nil {
+		now = time.Now
+	}
+	pauseAfter := orDefault(cfg.pauseAfter, pushPauseAfter)
 	var backoff time.Duration
+	var failingSince time.Time // zero while deliveries succeed
 	for {
 		wake := s.ssf.wake.wait()
-		// Read after taking the channel, so no event slips between.
-		err := s.pushPending(ctx, st)
-		if ctx.Err() != nil {
-			return
-		}
 		var retry <-chan time.Time
-		if err != nil {
+		if !st.enabled() {
+			// Held: a status change wakes us.
+			backoff, failingSince = 0, time.Time{}
+		} else if delivered, err := s.pushPending(ctx, st); ctx.Err() != nil {
+			return
+		} else if err == nil {
+			backoff, failingSince = 0, time.Time{}
+			// A lost cross-replica notification costs latency, not events.
+			retry = time.After(s.ssf.maxWait)
+		} else {
+			if failingSince.IsZero() || delivered > 0 {
+				failingSince = now()
+			}
+			if failed := now().Sub(failingSince); pauseAfter > 0 && failed >= pauseAfter {
+				s.pausePush(ctx, st, failed, err)
+				continue
+			}
 			backoff = nextBackoff(backoff, orDefault(cfg.minBackoff, pushMinBackoff), orDefault(cfg.maxBackoff, pushMaxBackoff))
 			s.cfg.Logger.WarnContext(ctx, "ssf push failed; retrying", "stream_id", st.id,
 				"client_id", st.clientID, "err", err, "retry_in", backoff)
 			wake, retry = nil, time.After(backoff)
-		} else {
-			backoff = 0
-			// A lost cross-replica notification costs latency, not events.
-			retry = time.After(s.ssf.maxWait)
 		}
 		select {
 		case <-wake:
@@ -168,6 +222,23 @@ func (s *Server) push(ctx context.Context, st *stream) {
 			return
 		}
 	}
+}
+
+// pausePush pauses st after its deliveries failed for failed, the last
+// time with err.
+func (s *Server) pausePush(ctx context.Context, st *stream, failed time.Duration, err error) {
+	reason := fmt.Sprintf("paused by the transmitter: deliveries failed for %v; last error: %v", failed.Round(time.Second), err)
+	if len(reason) > maxStatusReason {
+		reason = reason[:maxStatusReason]
+	}
+	st.mu.Lock()
+	if st.status == statusEnabled { // else the receiver changed it meanwhile
+		st.status, st.reason = statusPaused, reason
+	}
+	st.mu.Unlock()
+	s.ssf.metrics.paused.Inc()
+	s.cfg.Logger.ErrorContext(ctx, "ssf push stream paused; enable it at the status endpoint to resume",
+		"stream_id", st.id, "client_id", st.clientID, "failing_for", failed, "err", err)
 }
 
 // orDefault returns d, or def if d is zero.
@@ -187,42 +258,48 @@ func nextBackoff(prev, lo, hi time.Duration) time.Duration {
 
 // pushPending delivers, in order, st's pending verification events and the
 // stored events after its cursor that it requested, stopping at the first
-// one not accepted. The cursor advances past each event accepted, and past
-// events the stream did not request.
-func (s *Server) pushPending(ctx context.Context, st *stream) error {
+// one not accepted, or when the stream is no longer enabled. The cursor
+// advances past each event accepted, and past events the stream did not
+// request. It returns how many SETs were accepted.
+func (s *Server) pushPending(ctx context.Context, st *stream) (delivered int, err error) {
 	st.mu.Lock()
 	checks, after := slices.Clone(st.verifies), st.cursor
 	st.mu.Unlock()
 	for _, p := range checks {
 		raw, err := s.signSET(verificationSET(s.cfg.Issuer, st, p))
 		if err != nil {
-			return fmt.Errorf("sign verification SET: %w", err)
+			return delivered, fmt.Errorf("sign verification SET: %w", err)
 		}
 		if err := s.deliver(ctx, st.push, raw); err != nil {
-			return err
+			return delivered, err
 		}
+		delivered++
 		st.acknowledge([]string{p.jti})
 	}
 	for {
 		events, err := s.cfg.Store.ListEvents(ctx, after, pushPage)
 		if err != nil {
-			return fmt.Errorf("list events: %w", err)
+			return delivered, fmt.Errorf("list events: %w", err)
 		}
 		for _, e := range events {
+			if !st.enabled() {
+				return delivered, nil
+			}
 			if slices.Contains(st.delivered, e.Type) {
 				raw, err := s.signSET(newSET(e, s.cfg.Issuer, st.clientID, st.id))
 				if err != nil {
-					return fmt.Errorf("sign SET: %w", err)
+					return delivered, fmt.Errorf("sign SET: %w", err)
 				}
 				if err := s.deliver(ctx, st.push, raw); err != nil {
-					return err
+					return delivered, err
 				}
+				delivered++
 			}
 			after = e.ID
 			st.acknowledge([]string{setID(e.ID, st.id)})
 		}
 		if len(events) < pushPage {
-			return nil
+			return delivered, nil
 		}
 	}
 }
@@ -257,12 +334,15 @@ func (s *Server) deliver(ctx context.Context, to *pushTarget, raw string) error 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		s.ssf.metrics.attempts.WithLabelValues("failed").Inc()
 		return fmt.Errorf("push: %w", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusAccepted {
+		s.ssf.metrics.attempts.WithLabelValues("failed").Inc()
 		return fmt.Errorf("push: receiver answered %d %q, want 202", resp.StatusCode, body)
 	}
+	s.ssf.metrics.attempts.WithLabelValues("delivered").Inc()
 	return nil
 }

@@ -184,7 +184,8 @@ func TestSSFConfiguration(t *testing.T) {
 	var m map[string]any
 	json.Unmarshal([]byte(body), &m)
 	if m["issuer"] != f.srv.Issuer() || m["configuration_endpoint"] != f.srv.Issuer()+pathSSFStreams ||
-		m["jwks_uri"] != f.srv.Issuer()+pathJWKS || m["spec_version"] != "1_0" {
+		m["jwks_uri"] != f.srv.Issuer()+pathJWKS || m["spec_version"] != "1_0" ||
+		m["status_endpoint"] != f.srv.Issuer()+pathSSFStatus {
 		t.Errorf("got %v", m)
 	}
 }

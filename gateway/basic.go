@@ -48,6 +48,14 @@ type basicEntry struct {
 	principal *resource.Principal
 	token     string
 	until     time.Time
+	// refusedAt is when an upstream refused the token of a retry
+	// (retry.go); zero if none did.
+	refusedAt time.Time
+	// replaced is when the grant of this entry replaced a dropped one;
+	// zero if it did not.
+	replaced time.Time
+	// dropped: an upstream refused the token; the next use makes a grant.
+	dropped bool
 }
 
 func (e basicEntry) expiry() time.Time { return e.until }
@@ -107,6 +115,44 @@ func (b *basicAuth) authenticate(ctx context.Context, user, pass, endUserIP stri
 	return e.principal, e.token, nil
 }
 
+// drop marks the cache entry for the credential dropped if it holds the
+// token refused, so that the next use makes a new grant; retry says
+// whether that use is a retry of the refused request. It reports false,
+// and keeps the entry, when a new grant so soon would only make an
+// upstream that refuses every token cost a grant per request: within
+// retryGrantInterval of the upstream refusing the token of a retry too,
+// or, for a request that is not retried, of the entry replacing a dropped
+// one.
+func (b *basicAuth) drop(user, pass, refused string, retry bool) bool {
+	key := b.cacheKey(user, pass)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.entries[key]
+	if !ok || e.token != refused || e.dropped {
+		return true // replaced already, or gone
+	}
+	now := b.cfg.Now()
+	if !e.refusedAt.IsZero() && now.Sub(e.refusedAt) < retryGrantInterval ||
+		!retry && !e.replaced.IsZero() && now.Sub(e.replaced) < retryGrantInterval {
+		return false
+	}
+	e.dropped = true
+	b.entries[key] = e
+	return true
+}
+
+// refusedInRetry records that an upstream refused token, just obtained
+// for a retry, too (see drop).
+func (b *basicAuth) refusedInRetry(user, pass, token string) {
+	key := b.cacheKey(user, pass)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.entries[key]; ok && e.token == token {
+		e.refusedAt = b.cfg.Now()
+		b.entries[key] = e
+	}
+}
+
 // revoked returns Config.Revocations' verdict, if set, on the token of a
 // cache entry; a revoked token is replaced by a new password grant.
 func (b *basicAuth) revoked(e basicEntry) error {
@@ -121,7 +167,7 @@ func (b *basicAuth) cached(key [sha256.Size]byte) (basicEntry, bool) {
 	b.mu.RLock()
 	e, ok := b.entries[key]
 	b.mu.RUnlock()
-	return e, ok && b.cfg.Now().Before(e.until)
+	return e, ok && !e.dropped && b.cfg.Now().Before(e.until)
 }
 
 // login makes the password grant and caches a success; failures are never
@@ -158,6 +204,9 @@ func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass
 	}
 	e := basicEntry{principal: p, token: resp.AccessToken, until: p.Expiry.Add(-b.margin)}
 	b.mu.Lock()
+	if old, ok := b.entries[key]; ok && old.dropped {
+		e.replaced = b.cfg.Now()
+	}
 	if len(b.entries) >= b.cfg.BasicCacheSize {
 		evict(b.entries, b.cfg.Now())
 	}

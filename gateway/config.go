@@ -460,6 +460,9 @@ func (c *Config) setDefaults() {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 10 << 20
 	}
+	if c.Session.RetryBodyBytes == 0 { // for Basic retries when sessions are off
+		c.Session.RetryBodyBytes = 64 << 10
+	}
 	if c.RateLimitKeys == 0 {
 		c.RateLimitKeys = 100000
 	}

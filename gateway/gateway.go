@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -75,8 +76,10 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Session.Enabled {
 		g.sessions = newSessions(&g.cfg, g.verify, g.basic)
+	}
+	if g.sessions != nil || g.basic != nil {
 		for _, rt := range g.routes {
-			rt.proxy.Transport = &retryTransport{next: rt.proxy.Transport, s: g.sessions}
+			rt.proxy.Transport = &retryTransport{next: rt.proxy.Transport, g: g, rt: rt}
 		}
 	}
 	g.builtin = g.builtins()
@@ -121,7 +124,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	p, token, err := g.authenticate(r)
+	p, token, br, err := g.authenticate(r)
 	if err != nil {
 		if g.allow(x, rt, addressIdentity(r)) {
 			g.unauthorized(x, r, err)
@@ -136,16 +139,34 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.deny(x, r, reason)
 		return
 	}
-	if g.phantom != nil && !isJWT(token) { // an opaque token never leaves the gateway
-		if token, err = g.phantom.token(rt, p, token); err != nil {
-			g.unauthorized(x, r, err)
-			return
-		}
+	st := sessionFrom(r.Context())
+	if st != nil { // for a retry after an upstream 401 (retry.go)
+		st.rule = rule
+	}
+	if br != nil {
+		br.rule, br.token = rule, token
+		r = r.WithContext(context.WithValue(r.Context(), basicRequestKey{}, br))
+	}
+	if token, err = g.forwardToken(rt, p, token); err != nil {
+		g.unauthorized(x, r, err)
+		return
 	}
 	if !isBearer(r.Header.Get("Authorization"), token) { // Basic, a phantom, or "bearer" spelled otherwise
 		r.Header.Set("Authorization", "Bearer "+token)
 	}
 	rt.proxy.ServeHTTP(x, r)
+	if (st != nil && st.retried || br != nil && br.retried) && x.outcome == "" { // the retry reached the upstream
+		x.outcome = outcomeRetried
+	}
+}
+
+// forwardToken returns the token to forward for p: token itself, or the
+// phantom token of an opaque one, which never leaves the gateway.
+func (g *Gateway) forwardToken(rt *route, p *resource.Principal, token string) (string, error) {
+	if g.phantom != nil && !isJWT(token) {
+		return g.phantom.token(rt, p, token)
+	}
+	return token, nil
 }
 
 // match returns the route for r (see Route for the order), or nil. Paths
@@ -221,28 +242,32 @@ func (rule Rule) deny(p *resource.Principal) string {
 // errNoCredentials: the request carried no Authorization header.
 var errNoCredentials = errors.New("gateway: no credentials")
 
-// authenticate returns the caller and the access token to forward.
-func (g *Gateway) authenticate(r *http.Request) (*resource.Principal, string, error) {
+// authenticate returns the caller and the access token to forward and,
+// for Basic credentials, what a retry needs to make a new grant (retry.go).
+func (g *Gateway) authenticate(r *http.Request) (*resource.Principal, string, *basicRequest, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if st := sessionFrom(r.Context()); st != nil {
-			return g.sessions.authenticate(r, st)
+			p, token, err := g.sessions.authenticate(r, st)
+			return p, token, nil, err
 		}
-		return nil, "", errNoCredentials
+		return nil, "", nil, errNoCredentials
 	}
 	if token, ok := resource.BearerToken(r); ok {
 		p, err := g.verify.Verify(r.Context(), token)
-		return p, token, err
+		return p, token, nil, err
 	}
 	scheme, _, _ := strings.Cut(h, " ")
 	if strings.EqualFold(scheme, "Basic") && g.basic != nil {
 		user, pass, ok := r.BasicAuth()
 		if !ok {
-			return nil, "", errMalformedCredentials
+			return nil, "", nil, errMalformedCredentials
 		}
-		return g.basic.authenticate(r.Context(), user, pass, endUserIP(r))
+		br := &basicRequest{user: user, pass: pass, endUserIP: endUserIP(r)}
+		p, token, err := g.basic.authenticate(r.Context(), br.user, br.pass, br.endUserIP)
+		return p, token, br, err
 	}
-	return nil, "", errMalformedCredentials
+	return nil, "", nil, errMalformedCredentials
 }
 
 // newVerifiers builds the verifiers of bearer tokens: the JWT verifier, and

@@ -56,6 +56,10 @@ type fixture struct {
 	grants   atomic.Int64
 	// tokenDown makes the token endpoint answer 500.
 	tokenDown atomic.Bool
+	// refused holds the usernames whose password grants the token endpoint
+	// refuses (a password changed, a user disabled); roles, their roles in
+	// place of testUsers' (string slices).
+	refused, roles sync.Map
 }
 
 // clock is a settable clock shared by the fixture, the verifier and the
@@ -105,7 +109,7 @@ func (fx *fixture) serveToken(w http.ResponseWriter, r *http.Request) {
 	fx.grants.Add(1)
 	name := r.PostForm.Get("username")
 	u, ok := testUsers[name]
-	if !ok || u.password != r.PostForm.Get("password") {
+	if _, no := fx.refused.Load(name); no || !ok || u.password != r.PostForm.Get("password") {
 		oauth.WriteError(w, oauth.Errorf(oauth.ErrInvalidGrant, "invalid username or password"))
 		return
 	}
@@ -125,9 +129,13 @@ func (fx *fixture) claims(name string) jose.Claims {
 	if iss == "" {
 		iss = testIssuer
 	}
+	roles := u.roles
+	if r, ok := fx.roles.Load(name); ok {
+		roles = r.([]string)
+	}
 	return jose.Claims{Issuer: iss, Subject: "sub-" + name, Audience: jose.Audience{testAudience},
 		IssuedAt: jose.NewNumericDate(now), Expiry: jose.NewNumericDate(now.Add(5 * time.Minute)),
-		ID: rand.Text(), ClientID: "cli", Username: name, Roles: u.roles, Scope: u.scope}
+		ID: rand.Text(), ClientID: "cli", Username: name, Roles: roles, Scope: u.scope}
 }
 
 // mintFor signs the claims of a test user, changed by edit.

@@ -29,6 +29,7 @@ const (
 // Values of the outcome label: what became of a request.
 const (
 	outcomeProxied         = "proxied"          // the upstream answered
+	outcomeRetried         = "retried"          // the upstream refused the token; it answered the retry with a new one
 	outcomeNoRoute         = "no_route"         // 404
 	outcomeUnauthenticated = "unauthenticated"  // 401
 	outcomeDenied          = "denied"           // 403

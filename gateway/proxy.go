@@ -105,6 +105,14 @@ func (b *cancelOnClose) Close() error {
 // body that names no upstream.
 func (g *Gateway) proxyError(rt *route) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, req *http.Request, err error) {
+		if re, ok := errors.AsType[*retryError](err); ok { // retry.go
+			if re.deny != "" {
+				g.deny(w, req, re.deny)
+			} else {
+				g.unauthorized(w, req, re.err)
+			}
+			return
+		}
 		outcome, status, code, desc := outcomeUpstreamError, http.StatusBadGateway, "bad_gateway", "upstream request failed"
 		_, tooLarge := errors.AsType[*http.MaxBytesError](err)
 		switch {

@@ -2,34 +2,98 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/resource"
 )
 
-// retryTransport carries cookie-session requests to an upstream and handles
-// RFC 6749 §1.5 step F: when the upstream answers 401 with
-// error="invalid_token" to a token the gateway verified (it expired on its
-// way, or was revoked), the session is refreshed once and the request sent
-// again with the new token, if it is idempotent and its body can be
-// replayed. A request that cannot be retried gets the upstream's 401, with
-// the renewed cookies, so that the client's own retry succeeds.
+// retryTransport carries the requests of one route to its upstream and
+// handles RFC 6749 §1.5 step F: the upstream answers 401 with
+// error="invalid_token" to a token the gateway verified — it expired on its
+// way, or it was revoked and the service learned of it before the gateway
+// did. The gateway then gets a new token for the same caller, once, and
+// sends an idempotent request whose body it could keep again:
 //
-// Bodies up to SessionConfig.RetryBodyBytes are buffered before the first
-// attempt; larger ones are streamed and their request is not retried.
-// Requests authenticated by Basic or Bearer credentials pass through
-// untouched: their token belongs to the client.
+//   - cookie sessions refresh the session; the renewed cookies go to the
+//     client also when the request is not retried, so that its own retry
+//     succeeds. A refresh that fails passes the upstream's 401 on (with the
+//     cookies cleared if the session ended);
+//   - Basic credentials drop the cached token the upstream refused and
+//     make a new password grant; a request that is not retried only drops
+//     it, so the client's next request makes the grant. A grant that fails
+//     is answered as the gateway answers it on the way in (401
+//     invalid_grant for a password that changed, 503 when the authorization
+//     server cannot be asked). A token that the upstream refused in a retry
+//     too, or — for a request that is not retried — that replaced a
+//     refused one, is not replaced again within retryGrantInterval: an
+//     upstream that refuses every token costs at most about one grant per
+//     credential per interval.
+//
+// The renewed caller is checked against the route's rule again — its roles
+// may be what changed — and its token turned into a phantom token if it is
+// opaque, as on the way in. Bodies up to SessionConfig.RetryBodyBytes are
+// buffered before the first attempt; larger ones are streamed and their
+// request is not retried. Requests authenticated by a bearer token pass
+// through untouched: the token belongs to the client.
 type retryTransport struct {
 	next http.RoundTripper
-	s    *sessions
+	g    *Gateway
+	rt   *route
 }
 
+// retryGrantInterval: a cached Basic token that an upstream refused in a
+// retry is not replaced by another retry sooner than this.
+const retryGrantInterval = time.Second
+
+// basicRequest is a Basic-authenticated request on its way upstream: what
+// a retry needs for a new password grant. It travels in the request's
+// context.
+type basicRequest struct {
+	user, pass, endUserIP string
+	token                 string // the cached access token, before any phantom stands in for it
+	rule                  Rule   // the rule that admitted the caller
+	retried               bool   // set by the transport
+}
+
+type basicRequestKey struct{}
+
+func basicRequestFrom(ctx context.Context) *basicRequest {
+	b, _ := ctx.Value(basicRequestKey{}).(*basicRequest)
+	return b
+}
+
+// errPassOn: the retry gave up; the upstream's answer goes to the client.
+var errPassOn = errors.New("gateway: no retry")
+
+// retryError ends a request whose retry the gateway answers itself: with
+// the error of the grant (Gateway.unauthorized), or a denial when the
+// renewed caller is no longer admitted (Gateway.deny).
+type retryError struct {
+	err  error
+	deny string
+}
+
+func (e *retryError) Error() string {
+	if e.deny != "" {
+		return "gateway: retry denied: " + e.deny
+	}
+	return "gateway: retry: " + e.err.Error()
+}
+
+func (e *retryError) Unwrap() error { return e.err }
+
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	st := sessionFrom(req.Context())
-	if st == nil || !st.authenticated || st.refreshed || st.refresh == "" {
-		// A token refreshed in this request is as fresh as it gets: another
-		// refresh would not help, and would cost a grant per request.
+	ctx := req.Context()
+	st, br := sessionFrom(ctx), basicRequestFrom(ctx)
+	// A session token refreshed in this request is as fresh as it gets:
+	// another refresh would not help, and would cost a grant per request.
+	sessionRetry := st != nil && st.authenticated && !st.refreshed && st.refresh != ""
+	if !sessionRetry && br == nil {
 		return t.next.RoundTrip(req)
 	}
 	body, replayable, err := t.buffer(req)
@@ -43,27 +107,79 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !invalidTokenChallenge(resp.Header) {
 		return resp, err
 	}
-	res, rerr := t.s.refreshSession(req.Context(), st.refresh)
-	switch {
-	case errors.Is(rerr, errSessionEnded):
-		st.w.set(t.s.clearCookies(st.names)...)
-		return resp, nil
-	case rerr != nil:
-		t.s.cfg.Logger.WarnContext(req.Context(), "refresh after upstream 401", "err", rerr)
-		return resp, nil
+	var p *resource.Principal
+	var token string
+	var rule Rule
+	if sessionRetry {
+		p, token, err = t.renewSession(ctx, st)
+		rule = st.rule
+	} else {
+		p, token, err = t.renewBasic(ctx, br, replayable)
+		rule = br.rule
 	}
-	t.s.renewed(st, res)
-	if !replayable {
+	if errors.Is(err, errPassOn) || err == nil && !replayable {
 		return resp, nil
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	retry := req.Clone(req.Context())
-	retry.Header.Set("Authorization", "Bearer "+res.access)
+	if err != nil {
+		return nil, &retryError{err: err}
+	}
+	if reason := rule.deny(p); reason != "" {
+		return nil, &retryError{deny: reason}
+	}
+	forward, err := t.g.forwardToken(t.rt, p, token)
+	if err != nil {
+		return nil, &retryError{err: err}
+	}
+	retry := req.Clone(ctx)
+	retry.Header.Set("Authorization", "Bearer "+forward)
 	if body != nil {
 		retry = withBody(retry, body)
 	}
-	return t.next.RoundTrip(retry)
+	if sessionRetry {
+		st.retried = true
+		return t.next.RoundTrip(retry)
+	}
+	br.retried = true
+	resp, err = t.next.RoundTrip(retry)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && invalidTokenChallenge(resp.Header) {
+		t.g.basic.refusedInRetry(br.user, br.pass, token)
+	}
+	return resp, err
+}
+
+// renewSession refreshes the session after the upstream refused its token.
+// A refresh that fails ends in errPassOn, with the cookies cleared if the
+// session ended.
+func (t *retryTransport) renewSession(ctx context.Context, st *session) (*resource.Principal, string, error) {
+	s := t.g.sessions
+	res, err := s.refreshSession(ctx, st.refresh)
+	switch {
+	case errors.Is(err, errSessionEnded):
+		st.w.set(s.clearCookies(st.names)...)
+		return nil, "", errPassOn
+	case err != nil:
+		s.cfg.Logger.WarnContext(ctx, "refresh after upstream 401", "err", err)
+		return nil, "", errPassOn
+	}
+	s.renewed(st, res)
+	return res.principal, res.access, nil
+}
+
+// renewBasic drops the cached token the upstream refused for the
+// credential and, if the request can be sent again, makes a new password
+// grant.
+func (t *retryTransport) renewBasic(ctx context.Context, br *basicRequest, replayable bool) (*resource.Principal, string, error) {
+	b := t.g.basic
+	if !b.drop(br.user, br.pass, br.token, replayable) || !replayable {
+		return nil, "", errPassOn
+	}
+	p, token, err := b.authenticate(ctx, br.user, br.pass, br.endUserIP)
+	if err == nil && token == br.token {
+		return nil, "", errPassOn
+	}
+	return p, token, err
 }
 
 // buffer reads the body of an idempotent request when it is small enough to
@@ -79,7 +195,7 @@ func (t *retryTransport) buffer(req *http.Request) (io.Reader, bool, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, true, nil
 	}
-	limit := t.s.sc.RetryBodyBytes
+	limit := t.g.cfg.Session.RetryBodyBytes
 	if limit < 0 || req.ContentLength > limit {
 		return nil, false, nil
 	}

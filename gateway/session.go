@@ -56,9 +56,10 @@ type SessionConfig struct {
 	ReuseWindow time.Duration
 	// RetryBodyBytes bounds the request bodies buffered so that an
 	// idempotent request can be sent again after the upstream refused its
-	// token (RFC 6749 §1.5 step F). A larger body is streamed and not
-	// retried. If zero, 64 KiB; negative: only requests without a body are
-	// retried.
+	// token (RFC 6749 §1.5 step F) — for cookie sessions, and for Basic
+	// credentials also when sessions are off. A larger body is streamed and
+	// not retried. If zero, 64 KiB; negative: only requests without a body
+	// are retried.
 	RetryBodyBytes int64
 	// InsecureDevCookies names the cookies without the __Host- prefix and
 	// without Secure, for development over plain http with browsers that
@@ -188,6 +189,12 @@ type session struct {
 	authenticated bool
 	// refreshed: the tokens were renewed during this request.
 	refreshed bool
+	// rule admitted the caller; a retry checks the renewed caller against
+	// it (retry.go).
+	rule Rule
+	// retried: the upstream refused the token, and the request was sent
+	// again with a renewed one.
+	retried bool
 }
 
 type sessionKey struct{}

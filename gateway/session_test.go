@@ -460,6 +460,23 @@ func TestSessionRetryAfterUpstream401(t *testing.T) {
 				w.Code, as.refreshes.Load()-grants, len(rejecting.requests()))
 		}
 	})
+	t.Run("role_removed", func(t *testing.T) {
+		// What was revoked was carol's admin role: the refreshed session is
+		// checked against the route's rule again, and not forwarded.
+		up := newRecorder(t)
+		g := fx.sessionGateway(t, as, []Route{{Prefix: "/api", Upstream: up.URL, Rules: []Rule{{Roles: []string{"admin"}}}}})
+		at, rt := as.login("carol")
+		up.rejectToken(at)
+		fx.roles.Store("carol", []string{"consumer"})
+		t.Cleanup(func() { fx.roles.Delete("carol") })
+		w := sessionRequest(g, http.MethodGet, "/api/x", cookieHeader(at, rt), "")
+		if w.Code != http.StatusForbidden || errorCode(t, w) != "access_denied" || len(up.requests()) != 1 {
+			t.Errorf("got %d %s after %d upstream requests, want 403 access_denied after 1", w.Code, w.Body, len(up.requests()))
+		}
+		if setCookies(w)[hostCookies.access] == nil {
+			t.Errorf("got Set-Cookie %q, want the renewed session", w.Header().Values("Set-Cookie"))
+		}
+	})
 }
 
 // TestSessionUnauthenticated: without credentials, a page load goes to the

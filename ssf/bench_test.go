@@ -71,11 +71,17 @@ func BenchmarkDenylistMemory(b *testing.B) {
 
 // BenchmarkPropagation is the propagation harness: 200 revocations, one at
 // a time, each of a live access token through the revocation endpoint,
-// with 10 receivers long-polling one authorization server on loopback. It
-// reports the p50 and p99 of the time from the start of the revoking
-// request to the moment each receiver's denylist refuses the token. Run it
-// with -benchtime=1x.
+// with 10 receivers following one authorization server on loopback —
+// long-polling it, or taking its pushes. It reports the p50 and p99 of the
+// time from the start of the revoking request to the moment each
+// receiver's denylist refuses the token. Run it with -benchtime=1x.
 func BenchmarkPropagation(b *testing.B) {
+	for _, delivery := range []string{"poll", "push"} {
+		b.Run(delivery, func(b *testing.B) { benchmarkPropagation(b, delivery) })
+	}
+}
+
+func benchmarkPropagation(b *testing.B, delivery string) {
 	const revocations, receivers = 200, 10
 	for b.Loop() {
 		e := newEnv(b, openSQLite(b), keyring.Generate())
@@ -85,7 +91,12 @@ func BenchmarkPropagation(b *testing.B) {
 		for i := range receivers {
 			ch := make(chan time.Time, revocations)
 			applied[i] = ch
-			e.receiver(fmt.Sprintf("rcv-%d", i), e.issuer, func(string, string) { ch <- time.Now() })
+			onEvent := func(string, string) { ch <- time.Now() }
+			if delivery == "push" {
+				e.pushReceiver(fmt.Sprintf("rcv-%d", i), func(c *ssf.Config) { c.OnEvent = onEvent })
+			} else {
+				e.receiver(fmt.Sprintf("rcv-%d", i), e.issuer, onEvent)
+			}
 		}
 		time.Sleep(500 * time.Millisecond) // every receiver is waiting
 		var lat []time.Duration

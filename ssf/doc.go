@@ -4,12 +4,21 @@
 // a Denylist of revoked access tokens that resource.Verifier and the gateway
 // consult on every request (it implements resource.Revocations).
 //
-// Delivery is by poll (RFC 8936) with long polling: the Receiver keeps one
-// request waiting at the transmitter, which answers as soon as an event is
-// written. It acknowledges every SET it applied in its next poll and sends
-// its last acknowledged SET again on every poll, so that after a lost
-// connection, a transmitter restart or a switch to another replica it
+// Delivery is by poll (RFC 8936) with long polling by default: the Receiver
+// keeps one request waiting at the transmitter, which answers as soon as an
+// event is written. It acknowledges every SET it applied in its next poll
+// and sends its last acknowledged SET again on every poll, so that after a
+// lost connection, a transmitter restart or a switch to another replica it
 // resumes after the last event it applied: every event is applied once.
+//
+// With Config.PushURL it takes push delivery (RFC 8935) instead: the
+// transmitter POSTs each SET to PushHandler, which authenticates the
+// transmitter by the stream's authorization header, verifies the SET as a
+// polled one, applies each jti once and answers 202, or 400 with an error
+// object of RFC 8935 §2.3. Run registers the push stream, creates it again
+// when the transmitter lost it, enables it again when the transmitter
+// paused it (SSF 1.0 §8.1.2), and asks for verification events (SSF 1.0
+// §8.1.4) to know that pushes still reach it. See push.go.
 //
 // The events it acts on (CAEP 1.0 and Gatehouse's own, see
 // internal/secevent): session-revoked denies the session ("sid"); Gatehouse's

@@ -45,14 +45,22 @@ type env struct {
 	accts   *accounts.Manager
 	srv     *httptest.Server
 	issuer  string
+	config  func(*authserver.Config) // if set, changes each server's configuration
 
 	mu      sync.Mutex
 	handler http.Handler
 	down    bool
+	stopRun context.CancelFunc // the background work of the running server
 }
 
 func newEnv(t testing.TB, st store.Store, kr *keyring.Keyring) *env {
-	e := &env{t: t, store: st, keyring: kr}
+	return newEnvWith(t, st, kr, nil)
+}
+
+// newEnvWith is newEnv with config changing the authorization server's
+// configuration.
+func newEnvWith(t testing.TB, st store.Store, kr *keyring.Keyring, config func(*authserver.Config)) *env {
+	e := &env{t: t, store: st, keyring: kr, config: config}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		h, down := e.handler, e.down
@@ -70,12 +78,17 @@ func newEnv(t testing.TB, st store.Store, kr *keyring.Keyring) *env {
 	return e
 }
 
-// start serves a new authorization server on the store (a restart) and
-// runs its background work until the test ends.
+// start serves a new authorization server on the store (a restart: the
+// previous one's background work stops and its connections drop) and runs
+// its background work until the test ends.
 func (e *env) start() *authserver.Server {
 	e.t.Helper()
-	srv, err := authserver.New(e.t.Context(), authserver.Config{Issuer: e.issuer, Store: e.store, Keyring: e.keyring,
-		Audience: []string{"api"}, PasswordParams: cheap, Logger: slog.New(slog.DiscardHandler)})
+	cfg := authserver.Config{Issuer: e.issuer, Store: e.store, Keyring: e.keyring,
+		Audience: []string{"api"}, PasswordParams: cheap, Logger: slog.New(slog.DiscardHandler)}
+	if e.config != nil {
+		e.config(&cfg)
+	}
+	srv, err := authserver.New(e.t.Context(), cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -83,8 +96,13 @@ func (e *env) start() *authserver.Server {
 	e.t.Cleanup(cancel)
 	go srv.Run(ctx)
 	e.mu.Lock()
-	e.handler = srv
+	stop := e.stopRun
+	e.handler, e.stopRun = srv, cancel
 	e.mu.Unlock()
+	if stop != nil { // as a process that ends: its work stops, its connections drop
+		stop()
+		e.srv.CloseClientConnections()
+	}
 	return srv
 }
 
@@ -103,23 +121,95 @@ func (e *env) client(spec accounts.ClientSpec) string {
 	return secret
 }
 
-// receiver registers a receiver client and returns a Receiver for it,
-// running until the test ends.
+// receiver registers a receiver client and returns a polling Receiver for
+// it, running until the test ends.
 func (e *env) receiver(id string, issuer string, onEvent func(jti, typ string)) *ssf.Receiver {
+	e.t.Helper()
+	return e.receiverWith(id, issuer, func(c *ssf.Config) { c.OnEvent = onEvent })
+}
+
+// receiverWith is receiver with mod changing the receiver's configuration.
+func (e *env) receiverWith(id string, issuer string, mod func(*ssf.Config)) *ssf.Receiver {
+	e.t.Helper()
+	r := e.newReceiver(id, issuer, mod)
+	e.run(r)
+	return r
+}
+
+// newReceiver registers a receiver client and returns a Receiver for it.
+func (e *env) newReceiver(id string, issuer string, mod func(*ssf.Config)) *ssf.Receiver {
 	e.t.Helper()
 	secret := e.client(accounts.ClientSpec{ID: id, Grants: []string{oauth.GrantClientCredentials},
 		Scopes: []string{authserver.ScopeSSFManage}, Audience: []string{issuer}})
-	r, err := ssf.New(ssf.Config{Issuer: issuer, Audience: id, OnEvent: onEvent,
+	cfg := ssf.Config{Issuer: issuer, Audience: id,
 		Token: &outbound.ClientCredentials{TokenURL: issuer + "/oauth2/token", ClientID: id, ClientSecret: secret,
-			Scopes: []string{authserver.ScopeSSFManage}}})
+			Scopes: []string{authserver.ScopeSSFManage}}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := ssf.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return r
+}
+
+// run runs r until the test ends.
+func (e *env) run(r *ssf.Receiver) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	e.t.Cleanup(func() { cancel(); <-done })
-	return r
+}
+
+// pushEndpoint is a receiver's push endpoint on loopback, which a test can
+// take down.
+type pushEndpoint struct {
+	srv *httptest.Server
+
+	mu      sync.Mutex
+	handler http.Handler
+	down    bool
+}
+
+func newPushEndpoint(t testing.TB) *pushEndpoint {
+	p := &pushEndpoint{}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		h, down := p.handler, p.down
+		p.mu.Unlock()
+		if down || h == nil {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *pushEndpoint) setDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+}
+
+// pushReceiver is receiverWith for a receiver that takes its SETs by push,
+// at an endpoint of its own.
+func (e *env) pushReceiver(id string, mod func(*ssf.Config)) (*ssf.Receiver, *pushEndpoint) {
+	e.t.Helper()
+	p := newPushEndpoint(e.t)
+	r := e.newReceiver(id, e.issuer, func(c *ssf.Config) {
+		c.PushURL = p.srv.URL + "/ssf/push"
+		if mod != nil {
+			mod(c)
+		}
+	})
+	p.mu.Lock()
+	p.handler = r.PushHandler()
+	p.mu.Unlock()
+	e.run(r)
+	return r, p
 }
 
 // form posts a form with Basic client authentication and decodes the JSON
@@ -219,14 +309,26 @@ func TestReceiverExactlyOnce(t *testing.T) {
 
 // TestLogoutRejectedEverywhere: revoking a session at the authorization
 // server makes the gateway and a resource.Verifier refuse its still
-// unexpired access token within a second.
+// unexpired access token within a second, whether the receiver polls or
+// takes pushes.
 func TestLogoutRejectedEverywhere(t *testing.T) {
+	for _, delivery := range []string{"poll", "push"} {
+		t.Run(delivery, func(t *testing.T) { testLogoutRejectedEverywhere(t, delivery) })
+	}
+}
+
+func testLogoutRejectedEverywhere(t *testing.T, delivery string) {
 	e := newEnv(t, openSQLite(t), keyring.Generate())
 	if _, err := e.accts.AddUser(t.Context(), "alice", "alice-password", []string{"user"}); err != nil {
 		t.Fatal(err)
 	}
 	secret := e.client(accounts.ClientSpec{ID: "web", Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}})
-	rcv := e.receiver("orders", e.issuer, nil)
+	var rcv *ssf.Receiver
+	if delivery == "push" {
+		rcv, _ = e.pushReceiver("orders", nil)
+	} else {
+		rcv = e.receiver("orders", e.issuer, nil)
+	}
 	v, err := resource.NewVerifier(resource.Config{Issuer: e.issuer, Audience: []string{"api"}, Revocations: rcv})
 	if err != nil {
 		t.Fatal(err)

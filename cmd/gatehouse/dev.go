@@ -56,6 +56,8 @@ try, prints "ready" once every listener accepts, and stops on SIGINT/SIGTERM.`,
 	f.StringVar(&o.AdminAddr, "admin-addr", devstack.DefaultAdminAddr, "authorization server's admin API and /metrics listen address")
 	f.StringVar(&o.OrdersAddr, "orders-addr", devstack.DefaultOrdersAddr, "orders service listen address")
 	f.StringVar(&o.ConsumersAddr, "consumers-addr", devstack.DefaultConsumersAddr, "consumers service listen address")
+	f.StringVar(&o.RevocationDelivery, "revocations", devstack.DeliveryPoll,
+		"how the gateway and the services receive revocation events: poll (RFC 8936) or push (RFC 8935, to a loopback port of their own)")
 	return cmd
 }
 

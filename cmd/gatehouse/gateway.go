@@ -67,8 +67,10 @@ type gatewayProcess struct {
 	// move a listener.
 	listen, adminListen string
 	// receiver follows the revocation stream, if the file's first load asked
-	// for one; it outlives reloads.
+	// for one; it outlives reloads. With push delivery, the admin listener
+	// serves its push endpoint.
 	receiver *ssf.Receiver
+	push     bool
 }
 
 func newGatewayProcess(file string, logger *slog.Logger) (*gatewayProcess, error) {
@@ -98,6 +100,7 @@ func (p *gatewayProcess) load() (*config.Gateway, *gateway.Gateway, error) {
 		if p.receiver, err = c.Revocations.Receiver(context.Background(), gc.Issuer, gc.TokenURL, p.logger); err != nil {
 			return nil, nil, err
 		}
+		p.push = c.Revocations.Delivery == config.DeliveryPush
 	}
 	if p.receiver != nil {
 		gc.Revocations = p.receiver
@@ -145,12 +148,18 @@ func (p *gatewayProcess) reloadOn(ctx context.Context, signals <-chan os.Signal)
 	}
 }
 
-// adminHandler serves /metrics, /healthz and /readyz, and nothing else.
+// adminHandler serves /metrics, /healthz and /readyz, and with push
+// delivery of revocations the receiver's push endpoint (config.PushPath):
+// the admin listener is the internal one, where only the authorization
+// server needs to reach it, and no route can shadow it.
 func (p *gatewayProcess) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /healthz", &p.handler) // answered by the Gateway itself, never routed
 	mux.Handle("GET /readyz", &p.handler)
+	if p.push {
+		mux.Handle(config.PushPath, p.receiver.PushHandler())
+	}
 	return mux
 }
 

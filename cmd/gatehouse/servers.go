@@ -72,7 +72,7 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 		SigningAlgorithm: c.SigningAlgorithm, SessionTTL: c.SessionTTL, Logger: logger,
 		LoginThrottle: authserver.LoginThrottle(c.LoginThrottle), KeyPublishDelay: c.KeyPublishDelay,
 		KeyReloadInterval: c.KeyReloadInterval, GCInterval: c.GCInterval, EventRetention: c.EventRetention,
-		AdminToken: c.AdminToken, Registerer: prometheus.NewRegistry(),
+		PushPauseAfter: c.SSFPushPauseAfter, AdminToken: c.AdminToken, Registerer: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		return err

@@ -60,6 +60,9 @@ type AuthServer struct {
 	// EventRetention: how long events are kept (at least the longest
 	// access-token lifetime); default 24h.
 	EventRetention time.Duration `yaml:"event_retention"`
+	// SSFPushPauseAfter: a push stream whose deliveries fail this long
+	// without a success is paused; default 10m, negative: never.
+	SSFPushPauseAfter time.Duration `yaml:"ssf_push_pause_after"`
 	// LoginThrottle: failed-login throttling.
 	LoginThrottle LoginThrottle `yaml:"login_throttle"`
 
@@ -273,6 +276,11 @@ func LoadGateway(path string) (*Gateway, gateway.Config, error) {
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Revocations != nil {
+		if err := c.Revocations.resolve(c.AdminListen); err != nil {
+			return nil, gateway.Config{}, fmt.Errorf("gateway config %s: %w", path, err)
+		}
 	}
 	gc, err := c.convert()
 	if err != nil {

@@ -24,6 +24,7 @@ key_publish_delay: 20m
 key_reload_interval: 15s
 gc_interval: 5m
 event_retention: 48h
+ssf_push_pause_after: 30m
 login_throttle:
   failures: 3
   window: 30m
@@ -37,7 +38,7 @@ login_throttle:
 	want := LoginThrottle{Failures: 3, Window: 30 * time.Minute, Lock: 2 * time.Second, MaxLock: 10 * time.Minute}
 	if c.AdminListen != "127.0.0.1:9901" || c.AdminToken != "an-admin-token-of-some-length" ||
 		c.KeyPublishDelay != 20*time.Minute || c.KeyReloadInterval != 15*time.Second || c.GCInterval != 5*time.Minute ||
-		c.EventRetention != 48*time.Hour || c.LoginThrottle != want {
+		c.EventRetention != 48*time.Hour || c.SSFPushPauseAfter != 30*time.Minute || c.LoginThrottle != want {
 		t.Fatalf("got %+v, want the file's values", c)
 	}
 

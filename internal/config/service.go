@@ -143,6 +143,9 @@ func (s *Service) check() []error {
 	if r := s.Revocations; r != nil && (r.ClientID == "" || r.ClientSecretFile == "") {
 		errs = append(errs, errors.New("revocations: client_id and client_secret_file are required"))
 	}
+	if r := s.Revocations; r != nil && ((r.Delivery != "" && r.Delivery != DeliveryPoll) || r.PushURL != "") {
+		errs = append(errs, fmt.Errorf("revocations: the demo services take revocations by poll only (delivery %q, push_url %q)", r.Delivery, r.PushURL))
+	}
 	return errs
 }
 

@@ -67,6 +67,8 @@ func TestServiceFiles(t *testing.T) {
 			wantErr: []string{"allowed_peers is required"}},
 		{name: "revocations_secret_file", load: consumers, body: base + "revocations: {client_id: c-ssf}\n",
 			wantErr: []string{"revocations: client_id and client_secret_file"}},
+		{name: "revocations_push", load: consumers, body: base + "revocations: {client_id: c-ssf, client_secret_file: s, delivery: push}\n",
+			wantErr: []string{"by poll only"}},
 		{name: "https_downstream_needs_mtls", load: orders, body: base +
 			"consumers:\n  url: https://consumers.internal\n  spiffe_id: spiffe://example.org/svc/consumers\n  token_exchange: {client_id: o, client_secret_file: s, audience: c}\n",
 			wantErr: []string{"needs spiffe_id and the mtls block"}},

@@ -86,6 +86,10 @@ type Options struct {
 	// Wrap, when set, wraps each upstream service's handler (name is
 	// "orders" or "consumers"), e.g. to observe what reaches it.
 	Wrap func(name string, h http.Handler) http.Handler
+	// RevocationDelivery is how the gateway's and the services' receivers
+	// get revocation events: DeliveryPoll (if empty) or DeliveryPush, to
+	// endpoints on a loopback listener of their own (revocations.go).
+	RevocationDelivery string
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -111,6 +115,9 @@ type Stack struct {
 	// ConsumersPart): each follows the authorization server's stream with
 	// its own client (ReceiverClientID) and is its part's Revocations.
 	Receivers map[string]*ssf.Receiver
+	// PushURL is the base of the receivers' push endpoints, each at
+	// PushURL/<part>, with RevocationDelivery DeliveryPush; else "".
+	PushURL string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -124,17 +131,25 @@ type Stack struct {
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	o.setDefaults()
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Stack{cancel: cancel, errs: make(chan error, 6)}
+	s := &Stack{cancel: cancel, errs: make(chan error, 8)}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	lns, err := listenAll(o.AuthAddr, o.OrdersAddr, o.ConsumersAddr, o.GatewayAddr, o.AdminAddr)
+	if err := checkDelivery(o.RevocationDelivery); err != nil {
+		return nil, err
+	}
+	lns, err := listenAll(o.AuthAddr, o.OrdersAddr, o.ConsumersAddr, o.GatewayAddr, o.AdminAddr, pushAddr(o))
 	if err != nil {
 		return nil, err
 	}
 	authLn, ordersLn, consumersLn, gatewayLn, adminLn := lns[0], lns[1], lns[2], lns[3], lns[4]
+	var pushLn net.Listener
+	if len(lns) > 5 {
+		pushLn = lns[5]
+		s.PushURL = "http://" + pushLn.Addr().String() + pushPath
+	}
 	s.AdminURL = "http://" + adminLn.Addr().String()
 	s.IssuerURL = "http://" + authLn.Addr().String()
 	s.OrdersURL = "https://" + ordersLn.Addr().String()
@@ -192,6 +207,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.serve(ctx, o, adminLn, as.AdminHandler())
 	s.runBackground(ctx, as)
 	s.runReceivers(ctx)
+	if pushLn != nil {
+		s.serve(ctx, o, pushLn, s.pushHandler())
+	}
 	orders, consumers := s.services(secrets.orders)
 	s.serve(ctx, o, s.mesh.listener(ordersLn, "orders"), o.Wrap("orders", orders))
 	s.serve(ctx, o, s.mesh.listener(consumersLn, "consumers"), o.Wrap("consumers", consumers))
@@ -221,9 +239,13 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// listenAll listens on every address; an empty one is skipped.
 func listenAll(addrs ...string) ([]net.Listener, error) {
 	var lns []net.Listener
 	for _, a := range addrs {
+		if a == "" {
+			continue
+		}
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			closeAll(lns)

@@ -2,7 +2,9 @@ package devstack
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/authserver"
@@ -41,6 +43,46 @@ func (s *Stack) seedReceivers(ctx context.Context, m *accounts.Manager) (map[str
 	return secrets, nil
 }
 
+// Revocation delivery methods of Options.RevocationDelivery.
+const (
+	DeliveryPoll = "poll"
+	DeliveryPush = "push"
+)
+
+// pushPath is below the receivers' push listener; each part's endpoint is
+// pushPath/<part>.
+const pushPath = "/ssf/push"
+
+// checkDelivery accepts the values of Options.RevocationDelivery.
+func checkDelivery(d string) error {
+	if d != "" && d != DeliveryPoll && d != DeliveryPush {
+		return fmt.Errorf("revocation delivery %q: want %s or %s", d, DeliveryPoll, DeliveryPush)
+	}
+	return nil
+}
+
+// pushAddr is the address of the receivers' push listener: a free port on
+// loopback, where only the authorization server in this process calls; ""
+// when the receivers poll.
+func pushAddr(o Options) string {
+	if o.RevocationDelivery != DeliveryPush {
+		return ""
+	}
+	return "127.0.0.1:0"
+}
+
+// pushHandler serves each part's push endpoint at pushPath/<part>. A
+// service of a user's would serve its receiver's PushHandler on a listener
+// of its own, reachable by the authorization server; the dev stack shares
+// one for its three parts.
+func (s *Stack) pushHandler() http.Handler {
+	mux := http.NewServeMux()
+	for part, r := range s.Receivers {
+		mux.Handle(pushPath+"/"+part, r.PushHandler())
+	}
+	return mux
+}
+
 // newReceivers builds the receiver of every part into s.Receivers. It does
 // no I/O; runReceivers starts them.
 func (s *Stack) newReceivers(o Options, secrets map[string]string) error {
@@ -53,6 +95,7 @@ func (s *Stack) newReceivers(o Options, secrets map[string]string) error {
 			Token: &outbound.ClientCredentials{TokenURL: s.TokenURL, ClientID: ReceiverClientID(part),
 				ClientSecret: secrets[part], Scopes: []string{authserver.ScopeSSFManage}},
 			MaxTokenLifetime: ttl,
+			PushURL:          s.pushURL(part),
 			OnError:          func(err error) { logger.Warn("revocation stream", "err", err) },
 			OnStale: func(stale bool, last time.Time) {
 				level := slog.LevelInfo
@@ -68,6 +111,14 @@ func (s *Stack) newReceivers(o Options, secrets map[string]string) error {
 		s.Receivers[part] = r
 	}
 	return nil
+}
+
+// pushURL is the push endpoint of part, or "" when the receivers poll.
+func (s *Stack) pushURL(part string) string {
+	if s.PushURL == "" {
+		return ""
+	}
+	return s.PushURL + "/" + part
 }
 
 // longestAccessTokenTTL is the longest lifetime of an access token the
