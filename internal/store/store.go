@@ -84,8 +84,8 @@ type Client struct {
 	// one are refused.
 	CertificateBound bool
 	Disabled         bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // Client authentication methods (RFC 7591 §2 token_endpoint_auth_method).
