@@ -324,9 +324,9 @@ func (c *Gateway) convert() (gateway.Config, error) {
 			gc.Opaque.SigningKey = key
 		}
 	}
-	var svid *pki.StaticSource
+	var svid *pki.FileSource
 	if m := c.MTLS; m != nil {
-		src, err := pki.LoadSource(m.CertFile, m.KeyFile, m.BundleFile)
+		src, err := pki.NewFileSource(m.CertFile, m.KeyFile, m.BundleFile)
 		if err != nil {
 			return gc, fmt.Errorf("mtls: %w", err)
 		}
@@ -355,8 +355,8 @@ func (c *Gateway) convert() (gateway.Config, error) {
 
 // MTLS is the mtls block of the gateway file: the gateway's certificate,
 // key and trust bundle as PEM files, as `gatehouse ca issue` writes them.
-// They are read at start and on every reload (SIGHUP): reload after the
-// files are renewed.
+// They are read at start and on every reload (SIGHUP), and re-read when
+// they change (pki.FileSource), so renewing them needs no signal.
 type MTLS struct {
 	CertFile   string `yaml:"cert_file"`
 	KeyFile    string `yaml:"key_file"`
@@ -366,7 +366,7 @@ type MTLS struct {
 // mtlsTransport is the route's transport when the gateway speaks mTLS:
 // its own certificate, and exactly the route's SPIFFE ID expected of the
 // upstream. nil when the route needs none.
-func mtlsTransport(svid *pki.StaticSource, r Route) (*http.Transport, error) {
+func mtlsTransport(svid *pki.FileSource, r Route) (*http.Transport, error) {
 	switch {
 	case svid == nil && r.SPIFFEID != "":
 		return nil, fmt.Errorf("route %s: spiffe_id needs the mtls block", r.Upstream)
