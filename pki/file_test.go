@@ -15,7 +15,7 @@ import (
 
 // certFiles are the three files of a FileSource in a test's folder.
 type certFiles struct {
-	t                   *testing.T
+	t                 *testing.T
 	cert, key, bundle string
 }
 
