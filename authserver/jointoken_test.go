@@ -8,9 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/gatehouse-dev/gatehouse/authserver"
 	"github.com/gatehouse-dev/gatehouse/internal/adminapi"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/pki"
 )
 
 func TestCreateJoinToken(t *testing.T) {
@@ -104,5 +109,55 @@ func TestJoinToken(t *testing.T) {
 				t.Fatalf("got HTTP %d %s, want %d %s", status, body, tt.status, tt.code)
 			}
 		})
+	}
+}
+
+// TestHTTPIssuerJoinToken is the contract between pki.HTTPIssuer and the
+// server: a join token gets the first certificate, the certificate gets
+// the next one over mutual TLS, and the join token is never sent again.
+func TestHTTPIssuerJoinToken(t *testing.T) {
+	ms := newMTLSServer(t)
+	jt, err := ms.admin.CreateJoinToken(t.Context(), adminapi.NewJoinToken{Name: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := &pki.HTTPIssuer{
+		IssueURL:    ms.issuer + "/pki/v1/issue",
+		BundleURL:   ms.issuer + "/pki/v1/bundle",
+		JoinToken:   jt.Token,
+		RenewURL:    ms.mtlsURL + "/pki/v1/issue",
+		RenewServer: pki.AuthorizeID(spiffeid.RequireFromString("spiffe://example.org/svc/authserver")),
+	}
+	src, err := pki.NewRotatingSource(t.Context(), iss)
+	if err != nil {
+		t.Fatalf("NewRotatingSource with a join token: %v", err)
+	}
+	defer src.Close()
+	first, _ := src.GetX509SVID()
+	if first.ID.String() != "spiffe://example.org/svc/orders" {
+		t.Fatalf("got %s, want the join token's service", first.ID)
+	}
+	bundle, _ := src.GetX509BundleForTrustDomain(first.ID.TrustDomain())
+	chain, _, err := iss.Renew(t.Context(), newCSR(t, &x509.CertificateRequest{}), first, bundle)
+	if err != nil {
+		t.Fatalf("Renew with the certificate: %v", err)
+	}
+	if id, _ := x509svid.IDFromCert(chain[0]); id != first.ID || chain[0].Equal(first.Certificates[0]) {
+		t.Fatalf("renewal: got %s serial %x, want a new certificate for %s", id, chain[0].SerialNumber, first.ID)
+	}
+	// Without RenewURL the issuer would need Token: the join token is spent.
+	iss.RenewURL = ""
+	if _, _, err := iss.Renew(t.Context(), newCSR(t, &x509.CertificateRequest{}), first, bundle); err == nil ||
+		!strings.Contains(err.Error(), "needs Token") {
+		t.Fatalf("renewal without RenewURL or Token: got %v, want an error asking for Token", err)
+	}
+	// A disabled service can no longer renew.
+	if _, err := ms.store.UpdateClient(t.Context(), "orders", func(c *store.Client) error { c.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	iss.RenewURL = ms.mtlsURL + "/pki/v1/issue"
+	if _, _, err := iss.Renew(t.Context(), newCSR(t, &x509.CertificateRequest{}), first, bundle); err == nil ||
+		!strings.Contains(err.Error(), "access_denied") {
+		t.Fatalf("renewal of a disabled service: got %v, want access_denied", err)
 	}
 }
