@@ -45,7 +45,7 @@ func (r *renewer) counts() (int, []*x509svid.SVID) {
 // TestRotatingSourceRenewsWithRenewer: the first certificate comes from
 // Issue, each later one from Renew, shown the certificate it replaces.
 func TestRotatingSourceRenewsWithRenewer(t *testing.T) {
-	ca := pkitest.NewCA(t, pkitest.WithLeafTTL(3*time.Second) // X.509 times have whole seconds)
+	ca := pkitest.NewCA(t, pkitest.WithLeafTTL(3*time.Second)) // X.509 times have whole seconds
 	r := &renewer{Issuer: ca.Issuer("orders")}
 	src, err := pki.NewRotatingSource(context.Background(), r)
 	if err != nil {
