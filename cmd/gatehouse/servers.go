@@ -71,7 +71,7 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 		SigningAlgorithm: c.SigningAlgorithm, SessionTTL: c.SessionTTL, Logger: logger,
 		LoginThrottle: authserver.LoginThrottle(c.LoginThrottle), KeyPublishDelay: c.KeyPublishDelay,
 		KeyReloadInterval: c.KeyReloadInterval, GCInterval: c.GCInterval, EventRetention: c.EventRetention,
-		AdminToken: c.AdminToken, Registerer: prometheus.NewRegistry(),
+		AdminToken: c.AdminToken, Registerer: prometheus.NewRegistry(), MTLS: mtlsConfig(c),
 	})
 	if err != nil {
 		return err
@@ -87,6 +87,9 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 	g.Go(func() error {
 		return listenAndServe(ctx, c.Listen, as, logger, "authorization server", "issuer", c.Issuer)
 	})
+	if c.MTLS != nil {
+		g.Go(func() error { return serveMTLS(ctx, c, issuer, as, logger) })
+	}
 	return g.Wait()
 }
 

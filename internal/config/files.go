@@ -70,6 +70,9 @@ type AuthServer struct {
 	// init --data DATA`), sealed with the same master key. If set, the
 	// server issues service certificates (docs/mtls.md); if empty, it does not.
 	CADir string `yaml:"ca_dir"`
+	// MTLS, if set, serves the RFC 8705 mutual-TLS endpoints on a second
+	// listener (authserver_mtls.go).
+	MTLS *AuthServerMTLS `yaml:"mtls"`
 }
 
 // LoginThrottle is the login_throttle block of the authorization server
@@ -114,6 +117,9 @@ func LoadAuthServer(path string) (*AuthServer, error) {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("the admin token is shorter than 16 characters"))
+	}
+	if c.MTLS != nil {
+		errs = append(errs, c.MTLS.check(c.CADir))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("authserver config %s: %w", path, err)
