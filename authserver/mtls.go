@@ -107,10 +107,11 @@ func (s *Server) MTLSHandler() http.Handler {
 
 // checkMTLS validates Config.MTLS.
 func (c *Config) checkMTLS() error {
-	m := c.MTLS
-	if m == nil {
+	if c.MTLS == nil {
 		return nil
 	}
+	m := *c.MTLS // the caller's struct stays as it was
+	c.MTLS = &m
 	u, err := url.Parse(m.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("authserver: MTLS.URL %q must be an https URL without query or fragment", m.URL)

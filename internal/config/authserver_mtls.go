@@ -6,8 +6,9 @@ import (
 	"net"
 	"net/url"
 
-	"github.com/gatehouse-dev/gatehouse/pki"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/gatehouse-dev/gatehouse/pki"
 )
 
 // AuthServerMTLS is the mtls block of the authorization server file: a

@@ -173,7 +173,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.CA = s.mesh.ca
-	mtlsLn, mtlsConfig, err := s.listenMTLS(o)
+	mtlsLn, mtlsConfig, err := s.listenMTLS(ctx, o)
 	if err != nil {
 		closeAll(lns)
 		return nil, err

@@ -105,11 +105,11 @@ func (m *mesh) transportAs(caller, upstream string) *http.Transport {
 // listenMTLS opens the authorization server's mutual-TLS listener when
 // o.MTLSAddr asks for one: TLS with a certificate of the stack's CA for
 // "authserver", renewed in process. It returns nils when there is none.
-func (s *Stack) listenMTLS(o Options) (net.Listener, *authserver.MTLS, error) {
+func (s *Stack) listenMTLS(ctx context.Context, o Options) (net.Listener, *authserver.MTLS, error) {
 	if o.MTLSAddr == "" {
 		return nil, nil, nil
 	}
-	src, err := pki.NewRotatingSource(context.Background(), s.CA.Issuer(AuthServerName),
+	src, err := pki.NewRotatingSource(ctx, s.CA.Issuer(AuthServerName),
 		pki.WithLogger(o.Logger.With("component", AuthServerName)))
 	if err != nil {
 		return nil, nil, err
