@@ -149,7 +149,7 @@ func userRecord(u store.User) adminapi.User {
 func clientRecord(c store.Client) adminapi.Client {
 	return adminapi.Client{ID: c.ID, Public: c.Public, AuthMethod: c.AuthMethod, Grants: nonNil(c.Grants),
 		Scopes: nonNil(c.Scopes), RedirectURIs: nonNil(c.RedirectURIs), Audience: nonNil(c.Audience),
-		AccessTokenFormat: c.AccessTokenFormat, TrustedProxy: c.TrustedProxy, Disabled: c.Disabled,
+		AccessTokenFormat: c.AccessTokenFormat, TrustedProxy: c.TrustedProxy, CertificateBound: c.CertificateBound, Disabled: c.Disabled,
 		JWKS: json.RawMessage(c.JWKS), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
@@ -368,12 +368,12 @@ func (a *Admin) CreateClient(ctx context.Context, nc adminapi.NewClient) (admina
 		AuthMethod: nc.AuthMethod, JWKS: nc.JWKS, TrustedProxy: nc.TrustedProxy,
 		AccessTokenFormat: nc.AccessTokenFormat, AccessTokenTTL: time.Duration(nc.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(nc.RefreshTokenTTL), RefreshAbsoluteTTL: time.Duration(nc.RefreshAbsoluteTTL),
-		ExchangeAudiences: nc.ExchangeAudiences})
+		ExchangeAudiences: nc.ExchangeAudiences, CertificateBound: nc.CertificateBound})
 	if err != nil {
 		return adminapi.CreatedClient{}, apiError(err)
 	}
 	a.audit(ctx, "client created", "client_id", c.ID, "grants", c.Grants, "auth_method", c.AuthMethod,
-		"trusted_proxy", c.TrustedProxy)
+		"trusted_proxy", c.TrustedProxy, "certificate_bound", c.CertificateBound)
 	return adminapi.CreatedClient{Client: clientRecord(c), Secret: secret}, nil
 }
 

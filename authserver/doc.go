@@ -65,6 +65,13 @@
 //   - signing-key rotation: a new key is published before it signs, and an
 //     old one stays published until every token it signed has expired;
 //     keys are reloaded periodically by Run;
+//   - OAuth 2.0 Mutual-TLS (RFC 8705, see MTLS): a mutual-TLS listener
+//     (MTLSHandler) announced as mtls_endpoint_aliases, access tokens bound
+//     to the client's certificate (cnf x5t#S256, §3) and checked where the
+//     server itself is the resource, tls_client_auth by SPIFFE ID (§2.1);
+//   - certificate issuance for services (CA): authenticated by the
+//     service's client_credentials token, a one-time join token, or, over
+//     mutual TLS, the certificate it renews;
 //   - an admin API on a listener of its own (AdminHandler), audit events as
 //     structured log lines, Prometheus metrics, and garbage collection of
 //     expired records (Run).

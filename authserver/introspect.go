@@ -31,6 +31,8 @@ type introspection struct {
 	Roles     []string          `json:"roles,omitempty"`
 	AuthTime  *jose.NumericDate `json:"auth_time,omitempty"`
 	Act       *jose.Actor       `json:"act,omitempty"`
+	// Cnf is the certificate the token is bound to (RFC 8705 §3.2).
+	Cnf *jose.Confirmation `json:"cnf,omitempty"`
 }
 
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +72,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) (*introspect
 		Active: true, Scope: c.Scope, ClientID: c.ClientID, Username: c.Username, TokenUse: t.use,
 		Expiry: c.Expiry, IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Subject: c.Subject,
 		Audience: c.Audience, Issuer: c.Issuer, ID: c.ID, SessionID: c.SessionID, Roles: c.Roles,
-		AuthTime: c.AuthTime, Act: c.Act,
+		AuthTime: c.AuthTime, Act: c.Act, Cnf: c.Cnf,
 	}
 	if t.use == useAccess {
 		resp.TokenType = "Bearer"

@@ -41,6 +41,7 @@ type accessToken struct {
 func (s *Server) mintAccessToken(ctx context.Context, t accessToken) (string, int64, error) {
 	now := s.cfg.Now()
 	c := s.accessClaims(t, now)
+	c.Cnf = confirmationFrom(ctx) // RFC 8705 §3.1: bound to the client's certificate
 	ttl := int64(c.Expiry.Time().Sub(now.Truncate(time.Second)) / time.Second)
 	if t.client.AccessTokenFormat == store.FormatOpaque {
 		raw, err := s.storeOpaque(ctx, t, c, now)

@@ -78,13 +78,16 @@ func (s *Server) handlePKIIssue(w http.ResponseWriter, r *http.Request) {
 }
 
 // issueCertificate authenticates the service, reads its request and has the
-// CA sign it for the service's client ID.
+// CA sign it for the service's client ID. A join token is used up only
+// once the request has passed every check, so a bad request leaves it
+// usable.
 func (s *Server) issueCertificate(w http.ResponseWriter, r *http.Request) (*certificateResponse, error) {
 	ctx := r.Context()
-	client, err := s.serviceClient(ctx, r)
+	caller, err := s.issuanceCaller(ctx, r)
 	if err != nil {
 		return nil, err
 	}
+	client := caller.client
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != pki.ContentTypeCSR {
 		return nil, &oauth.Error{Code: oauth.ErrInvalidRequest, Status: http.StatusUnsupportedMediaType,
 			Description: "content type must be " + pki.ContentTypeCSR + " (a DER PKCS #10 request)"}
@@ -93,15 +96,17 @@ func (s *Server) issueCertificate(w http.ResponseWriter, r *http.Request) (*cert
 	if err != nil {
 		return nil, &oauth.Error{Code: oauth.ErrInvalidRequest, Status: http.StatusRequestEntityTooLarge, Description: "request too large"}
 	}
+	if _, err := s.cfg.CA.CheckCSR(der, client.ID); err != nil {
+		return nil, s.csrError(ctx, client, err)
+	}
+	if caller.joinHash != "" {
+		if err := s.useJoinToken(ctx, caller.joinHash, client.ID); err != nil {
+			return nil, err
+		}
+	}
 	chain, err := s.cfg.CA.SignCSR(der, client.ID)
-	switch {
-	case errors.Is(err, ca.ErrIDNotAllowed):
-		s.audit(ctx, "certificate refused", "client_id", client.ID, "reason", err.Error())
-		return nil, &oauth.Error{Code: oauth.ErrAccessDenied, Description: strings.TrimPrefix(err.Error(), "ca: ")}
-	case errors.Is(err, ca.ErrInvalidRequest):
-		return nil, oauth.Errorf(oauth.ErrInvalidRequest, "%s", strings.TrimPrefix(err.Error(), "ca: "))
-	case err != nil:
-		return nil, s.internal(ctx, "issue certificate", err)
+	if err != nil {
+		return nil, s.csrError(ctx, client, err)
 	}
 	bundle, err := s.cfg.CA.Bundle()
 	if err != nil {
@@ -115,16 +120,29 @@ func (s *Server) issueCertificate(w http.ResponseWriter, r *http.Request) (*cert
 	for _, c := range bundle.X509Authorities() {
 		resp.TrustBundle += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 	}
-	s.audit(ctx, "certificate issued", "client_id", client.ID, "spiffe_id", resp.SPIFFEID,
+	s.audit(ctx, "certificate issued", "client_id", client.ID, "spiffe_id", resp.SPIFFEID, "auth", caller.method,
 		"serial", hex.EncodeToString(leaf.SerialNumber.Bytes()), "not_after", resp.ExpiresAt)
 	return resp, nil
+}
+
+// csrError maps the CA's refusal of a request to the answer.
+func (s *Server) csrError(ctx context.Context, client store.Client, err error) error {
+	switch {
+	case errors.Is(err, ca.ErrIDNotAllowed):
+		s.audit(ctx, "certificate refused", "client_id", client.ID, "reason", err.Error())
+		return &oauth.Error{Code: oauth.ErrAccessDenied, Description: strings.TrimPrefix(err.Error(), "ca: ")}
+	case errors.Is(err, ca.ErrInvalidRequest):
+		return oauth.Errorf(oauth.ErrInvalidRequest, "%s", strings.TrimPrefix(err.Error(), "ca: "))
+	}
+	return s.internal(ctx, "issue certificate", err)
 }
 
 // serviceClient authenticates the caller by its bearer access token: a JWT
 // this server signed, whose audience is this server's issuer (so that no
 // service that received the token as a resource server can replay it here),
 // minted by client_credentials (the client acting for itself), for a client
-// that is enabled and still allowed that grant.
+// that is enabled and still allowed that grant. A token bound to a
+// certificate (RFC 8705) is accepted only from a connection presenting it.
 func (s *Server) serviceClient(ctx context.Context, r *http.Request) (store.Client, error) {
 	c, _, err := s.serviceCaller(ctx, r, "get a certificate")
 	return c, err
@@ -148,22 +166,37 @@ func (s *Server) serviceCaller(ctx context.Context, r *http.Request, what string
 	if err != nil {
 		return store.Client{}, nil, s.internal(ctx, "verify access token", err)
 	}
+	if !presentedBy(r, claims.Cnf) {
+		return store.Client{}, nil, &oauth.Error{Code: oauth.ErrInvalidToken, Description: errBindingMismatch,
+			Challenge: oauth.BearerChallenge(pkiRealm, oauth.ErrInvalidToken, errBindingMismatch)}
+	}
 	denied := &oauth.Error{Code: oauth.ErrAccessDenied,
 		Description: "only an enabled client's own client_credentials token may " + what}
 	if claims.ClientID == "" || claims.Subject != claims.ClientID || claims.SessionID != "" || claims.Username != "" {
 		return store.Client{}, nil, denied
 	}
-	c, err := s.cfg.Store.GetClient(ctx, claims.ClientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Client{}, nil, denied
-	}
+	c, err := s.service(ctx, claims.ClientID, denied)
 	if err != nil {
-		return store.Client{}, nil, s.internal(ctx, "get client", err)
-	}
-	if c.Disabled || !slices.Contains(c.Grants, oauth.GrantClientCredentials) {
-		return store.Client{}, nil, denied
+		return store.Client{}, nil, err
 	}
 	return c, strings.Fields(claims.Scope), nil
+}
+
+// service returns the client id if it is a service in the sense of the
+// issuance endpoint and the SSF API: enabled, and allowed
+// client_credentials. Otherwise it returns denied.
+func (s *Server) service(ctx context.Context, id string, denied error) (store.Client, error) {
+	c, err := s.cfg.Store.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Client{}, denied
+	}
+	if err != nil {
+		return store.Client{}, s.internal(ctx, "get client", err)
+	}
+	if c.Disabled || !slices.Contains(c.Grants, oauth.GrantClientCredentials) {
+		return store.Client{}, denied
+	}
+	return c, nil
 }
 
 // bearer returns the token of an "Authorization: Bearer" header (RFC 6750

@@ -97,6 +97,9 @@ type Config struct {
 	// (POST /pki/v1/issue, announced in discovery) to clients presenting
 	// their own client_credentials token. If nil, there is no endpoint.
 	CA *ca.CA
+	// MTLS, if set, turns on the mutual-TLS endpoints and certificate-bound
+	// access tokens of RFC 8705 (see MTLS). If nil, there are none.
+	MTLS *MTLS
 
 	// Logger receives audit events and errors. If nil, slog.Default().
 	Logger *slog.Logger
@@ -143,7 +146,7 @@ func (c *Config) setDefaults() error {
 		c.Now = time.Now
 	}
 	c.setOperationDefaults()
-	return nil
+	return c.checkMTLS()
 }
 
 func setDuration(d *time.Duration, def time.Duration) {
@@ -326,6 +329,9 @@ type metadata struct {
 	// Gatehouse extensions.
 	PKIIssueEndpoint  string `json:"gatehouse_pki_issue_endpoint,omitempty"`
 	PKIBundleEndpoint string `json:"gatehouse_pki_bundle_endpoint,omitempty"`
+	// RFC 8705 §3.3 and §5.
+	CertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	MTLSEndpointAliases          map[string]string `json:"mtls_endpoint_aliases,omitempty"`
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
@@ -363,6 +369,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 	m.IntrospectionEndpoint, m.IntrospectionAuthMethods = s.cfg.Issuer+pathIntrospect, m.TokenEndpointAuthMethods
 	m.RevocationEndpoint, m.RevocationAuthMethods = s.cfg.Issuer+pathRevoke, m.TokenEndpointAuthMethods
 	m.PKIIssueEndpoint, m.PKIBundleEndpoint = s.pkiEndpoints()
+	s.addMTLSMetadata(&m)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSONCacheable(w, m)
 }

@@ -74,7 +74,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*oauth.TokenResp
 	if err != nil {
 		return nil, err
 	}
-	return run(r.Context(), &tokenRequest{form: form, client: client, scopes: scopes, addr: r.RemoteAddr})
+	cnf, err := s.certificateBinding(r, client)
+	if err != nil {
+		return nil, err
+	}
+	return run(withConfirmation(r.Context(), cnf), &tokenRequest{form: form, client: client, scopes: scopes, addr: r.RemoteAddr})
 }
 
 // repeatable are the parameters that may appear more than once: RFC 8693
@@ -143,7 +147,11 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	if err != nil {
 		return store.Client{}, s.internal(ctx, "get client", err)
 	}
-	if registered := authMethod(c); cred.method != registered {
+	registered := authMethod(c)
+	if registered == store.AuthTLSClientAuth && cred.method == store.AuthNone {
+		cred.method = registered // client_id alone, and the certificate (RFC 8705 §2)
+	}
+	if cred.method != registered {
 		s.audit(ctx, "client authentication failed", "client_id", cred.id, "reason", "wrong method",
 			"method", cred.method, "registered", registered)
 		return store.Client{}, fail
@@ -154,6 +162,13 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		ok = !c.Public && c.SecretHash != "" && s.secretHasher.Verify(cred.secret, c.SecretHash)
 	case store.AuthNone:
 		ok = c.Public
+	case store.AuthTLSClientAuth:
+		authenticated, reason := s.certificateAuthenticates(r, c)
+		if !authenticated {
+			s.audit(ctx, "client authentication failed", "client_id", cred.id, "method", cred.method, "reason", reason)
+			return store.Client{}, fail
+		}
+		ok = true
 	}
 	if !ok || c.Disabled {
 		s.audit(ctx, "client authentication failed", "client_id", cred.id, "reason", "bad credentials or disabled")

@@ -50,6 +50,9 @@ func (s *Server) userinfo(r *http.Request) (*userClaims, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !presentedBy(r, c.Cnf) {
+		return nil, oauth.Errorf(oauth.ErrInvalidToken, errBindingMismatch)
+	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, scopeOpenID) {
 		return nil, oauth.Errorf(oauth.ErrInsufficientScope, "the access token lacks the openid scope")

@@ -6,6 +6,9 @@
 // client's calls from an outbound.TokenSource (relay, exchange or the
 // service's own client credentials).
 //
+// A certificate-bound token (RFC 8705 §3) is accepted only on a TLS
+// connection whose client certificate it is bound to.
+//
 // Missing or invalid tokens fail with codes.Unauthenticated, denials with
 // codes.PermissionDenied, an unverifiable token (issuer unreachable, no
 // cached keys) with codes.Unavailable.
@@ -13,12 +16,15 @@ package grpcauth
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/gatehouse-dev/gatehouse/outbound"
@@ -79,7 +85,7 @@ func (cfg Config) authorize(ctx context.Context, method string) (context.Context
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "bearer token required")
 	}
-	p, err := cfg.Verifier.Verify(ctx, raw)
+	p, err := cfg.Verifier.Verify(resource.WithPeerCertificate(ctx, peerCertificate(ctx)), raw)
 	switch {
 	case errors.Is(err, resource.ErrKeysUnavailable):
 		return nil, status.Error(codes.Unavailable, "cannot verify tokens now")
@@ -97,6 +103,21 @@ func (cfg Config) authorize(ctx context.Context, method string) (context.Context
 		}
 	}
 	return ctx, nil
+}
+
+// peerCertificate returns the client certificate of the call's TLS
+// connection, or nil, against which a certificate-bound token is checked
+// (RFC 8705 §3).
+func peerCertificate(ctx context.Context) *x509.Certificate {
+	pr, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	info, ok := pr.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return nil
+	}
+	return info.State.PeerCertificates[0]
 }
 
 // bearer reads "authorization: Bearer <token>" from the incoming metadata.

@@ -14,4 +14,11 @@
 //     claim naming this service;
 //   - ClientCredentials gets the service's own token (RFC 6749 §4.4) when it
 //     acts for itself, cached and refreshed before it expires.
+//
+// ClientCredentials with a Certificate gets certificate-bound tokens
+// (OAuth 2.0 Mutual-TLS, RFC 8705 §3), optionally authenticating with the
+// certificate alone (tls_client_auth, §2.1): a stolen token is useless
+// without the certificate's key. MTLSTransport carries such tokens to other
+// services on connections that present the certificate they are bound to,
+// across renewals.
 package outbound

@@ -23,7 +23,10 @@
 //
 // A RotatingSource gets its certificates from an Issuer by PKCS #10 request
 // (RFC 2986) and renews them at two thirds of their lifetime. HTTPIssuer is
-// the Issuer for a Gatehouse authorization server's issuance endpoint.
+// the Issuer for a Gatehouse authorization server's issuance endpoint: it
+// may bootstrap with a one-time join token and renew with the certificate
+// itself over mutual TLS (Renewer). A FileSource serves certificate files
+// and re-reads them when a renewal replaces them.
 //
 // pki links no server and no database: services import it.
 package pki

@@ -3,6 +3,7 @@ package pki
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -10,11 +11,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
 // Media types of the issuance protocol.
@@ -27,11 +31,20 @@ const (
 const maxResponse = 1 << 20
 
 // HTTPIssuer gets certificates from a Gatehouse authorization server: it
-// posts a certificate request with the service's own access token (a
-// client_credentials token whose audience is the server) to the issuance
-// endpoint, and the server returns a certificate whose SPIFFE ID is
-// spiffe://<trust-domain>/svc/<client_id>. It implements Issuer and, when
-// BundleURL is set, BundleFetcher. The protocol is in docs/mtls.md.
+// posts a certificate request to the issuance endpoint, and the server
+// returns a certificate whose SPIFFE ID is
+// spiffe://<trust-domain>/svc/<client_id>. The service authenticates with
+//   - JoinToken, a one-time token from `gatehouse ca join-token`, for its
+//     first certificate, if set;
+//   - its certificate, over mutual TLS at RenewURL, for every renewal, if
+//     RenewURL is set;
+//   - otherwise Token: its own access token (a client_credentials token
+//     whose audience is the server).
+//
+// So a service with a join token and RenewURL needs no other credential:
+// the join token gets it a certificate, and each certificate gets the next.
+// It implements Issuer, Renewer and, when BundleURL is set, BundleFetcher.
+// The protocol is in docs/mtls.md.
 type HTTPIssuer struct {
 	// IssueURL is the issuance endpoint, "gatehouse_pki_issue_endpoint" in
 	// the server's discovery document. Required.
@@ -40,11 +53,29 @@ type HTTPIssuer struct {
 	// "gatehouse_pki_bundle_endpoint" in discovery. If empty, FetchBundle
 	// fails and the bundle is refreshed only with each certificate.
 	BundleURL string
-	// Token returns the access token to authenticate with. Required.
+	// Token returns the access token to authenticate with. Required unless
+	// JoinToken and RenewURL are both set.
 	Token func(ctx context.Context) (string, error)
+	// JoinToken, if set, authenticates the first issuance instead of Token.
+	// It can be used once; after a certificate was issued it is not sent
+	// again.
+	JoinToken string
+	// RenewURL is the issuance endpoint's mutual-TLS alias,
+	// "gatehouse_pki_issue_endpoint" of "mtls_endpoint_aliases" in
+	// discovery. If set, renewals authenticate there with the certificate
+	// being renewed, not with Token.
+	RenewURL string
+	// RenewServer admits the server on RenewURL by its SPIFFE ID, verified
+	// against the bundle of the certificate being renewed, when the
+	// server's mutual-TLS listener has a certificate of the built-in CA.
+	// If nil, the server's certificate is verified as HTTPClient verifies
+	// it (by host name; a web certificate).
+	RenewServer Authorizer
 	// HTTPClient; if nil, a client with a 30s timeout. Use one that trusts
 	// the authorization server's web certificate.
 	HTTPClient *http.Client
+
+	joined atomic.Bool // JoinToken got a certificate
 }
 
 // issueResponse is the issuance endpoint's answer.
@@ -55,23 +86,87 @@ type issueResponse struct {
 	ExpiresAt        time.Time `json:"expires_at"`
 }
 
-// Issue implements Issuer.
+// Issue implements Issuer: with JoinToken until it got a certificate,
+// then with Token.
 func (h *HTTPIssuer) Issue(ctx context.Context, csr []byte) ([]*x509.Certificate, *x509bundle.Bundle, error) {
-	if h.IssueURL == "" || h.Token == nil {
-		return nil, nil, errors.New("pki: HTTPIssuer needs IssueURL and Token")
+	if h.IssueURL == "" {
+		return nil, nil, errors.New("pki: HTTPIssuer needs IssueURL")
 	}
-	token, err := h.Token(ctx)
+	join := h.JoinToken != "" && !h.joined.Load()
+	var token string
+	switch {
+	case join:
+		token = h.JoinToken
+	case h.Token == nil:
+		return nil, nil, errors.New("pki: HTTPIssuer needs Token (or an unused JoinToken)")
+	default:
+		var err error
+		if token, err = h.Token(ctx); err != nil {
+			return nil, nil, fmt.Errorf("pki: access token: %w", err)
+		}
+	}
+	chain, bundle, err := h.post(ctx, h.client(), h.IssueURL, token, csr)
+	if err == nil && join {
+		h.joined.Store(true)
+	}
+	return chain, bundle, err
+}
+
+// Renew implements Renewer: over mutual TLS at RenewURL presenting
+// current, or, without RenewURL, as Issue.
+func (h *HTTPIssuer) Renew(ctx context.Context, csr []byte, current *x509svid.SVID, bundle *x509bundle.Bundle) ([]*x509.Certificate, *x509bundle.Bundle, error) {
+	if h.RenewURL == "" {
+		return h.Issue(ctx, csr)
+	}
+	hc, err := h.renewClient(current, bundle)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pki: access token: %w", err)
+		return nil, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.IssueURL, bytes.NewReader(csr))
+	defer hc.CloseIdleConnections() // a renewal is rare, and the next one presents another certificate
+	return h.post(ctx, hc, h.RenewURL, "", csr)
+}
+
+// renewClient is HTTPClient presenting current, on connections of its own.
+func (h *HTTPIssuer) renewClient(current *x509svid.SVID, bundle *x509bundle.Bundle) (*http.Client, error) {
+	hc := *h.client()
+	var t *http.Transport
+	switch base := hc.Transport.(type) {
+	case nil:
+		t = http.DefaultTransport.(*http.Transport).Clone()
+	case *http.Transport:
+		t = base.Clone()
+	default:
+		return nil, fmt.Errorf("pki: HTTPIssuer renews with an *http.Transport only, not %T", base)
+	}
+	switch {
+	case h.RenewServer != nil && bundle == nil:
+		return nil, errors.New("pki: no trust bundle to verify the server with")
+	case h.RenewServer != nil:
+		t.TLSClientConfig = ClientConfig(current, bundle, h.RenewServer)
+	default:
+		if t.TLSClientConfig == nil {
+			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		t.TLSClientConfig.Certificates = nil
+		t.TLSClientConfig.GetClientCertificate = tlsconfig.GetClientCertificate(current)
+	}
+	hc.Transport = t
+	return &hc, nil
+}
+
+// post sends csr to url, with token as a bearer token if not empty, and
+// reads the certificate and bundle from the answer.
+func (h *HTTPIssuer) post(ctx context.Context, hc *http.Client, url, token string, csr []byte) ([]*x509.Certificate, *x509bundle.Bundle, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(csr))
 	if err != nil {
 		return nil, nil, fmt.Errorf("pki: %w", err)
 	}
 	req.Header.Set("Content-Type", ContentTypeCSR)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	body, err := h.do(req)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	body, err := h.do(hc, req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,7 +207,7 @@ func (h *HTTPIssuer) FetchBundle(ctx context.Context, td spiffeid.TrustDomain) (
 		return nil, fmt.Errorf("pki: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	body, err := h.do(req)
+	body, err := h.do(h.client(), req)
 	if err != nil {
 		return nil, err
 	}
@@ -123,13 +218,17 @@ func (h *HTTPIssuer) FetchBundle(ctx context.Context, td spiffeid.TrustDomain) (
 	return b.X509Bundle(), nil
 }
 
-// do sends req and returns the body of a 200 response; any other status is
-// an error carrying the server's OAuth-style error, if any.
-func (h *HTTPIssuer) do(req *http.Request) ([]byte, error) {
-	hc := h.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+// client is HTTPClient, or the default.
+func (h *HTTPIssuer) client() *http.Client {
+	if h.HTTPClient != nil {
+		return h.HTTPClient
 	}
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
+// do sends req with hc and returns the body of a 200 response; any other
+// status is an error carrying the server's OAuth-style error, if any.
+func (h *HTTPIssuer) do(hc *http.Client, req *http.Request) ([]byte, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
@@ -173,5 +272,6 @@ func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
 // Interface guards.
 var (
 	_ Issuer        = (*HTTPIssuer)(nil)
+	_ Renewer       = (*HTTPIssuer)(nil)
 	_ BundleFetcher = (*HTTPIssuer)(nil)
 )

@@ -3,6 +3,7 @@ package pki
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -32,4 +33,14 @@ func MustServiceID(td spiffeid.TrustDomain, name string) spiffeid.ID {
 		panic(err)
 	}
 	return id
+}
+
+// ServiceName returns the service name of a SPIFFE ID of the form
+// spiffe://<td>/svc/<name>, and false for any other ID.
+func ServiceName(id spiffeid.ID) (string, bool) {
+	name, ok := strings.CutPrefix(id.Path(), "/"+serviceSegment+"/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", false
+	}
+	return name, true
 }

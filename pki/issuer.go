@@ -6,6 +6,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
 // Issuer issues a service's certificates. HTTPIssuer asks a Gatehouse
@@ -16,6 +17,15 @@ type Issuer interface {
 	// trust bundle, which may be nil. The issuer decides the SPIFFE ID: a
 	// request may name it in a URI SAN or leave it out.
 	Issue(ctx context.Context, csr []byte) (chain []*x509.Certificate, bundle *x509bundle.Bundle, err error)
+}
+
+// Renewer is an Issuer that authenticates a renewal with the certificate
+// being renewed. A RotatingSource that holds a certificate renews it with
+// Renew; its first certificate comes from Issue.
+type Renewer interface {
+	// Renew is Issue for the holder of current, whose issuer's trust
+	// bundle is bundle.
+	Renew(ctx context.Context, csr []byte, current *x509svid.SVID, bundle *x509bundle.Bundle) (chain []*x509.Certificate, newBundle *x509bundle.Bundle, err error)
 }
 
 // IssuerFunc adapts a function to Issuer.

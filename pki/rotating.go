@@ -200,7 +200,7 @@ func (s *RotatingSource) renew(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pki: certificate request: %w", err)
 	}
-	chain, bundle, err := s.issuer.Issue(ctx, csr)
+	chain, bundle, err := s.issue(ctx, csr)
 	if err != nil {
 		return fmt.Errorf("pki: issue certificate: %w", err)
 	}
@@ -223,6 +223,19 @@ func (s *RotatingSource) renew(ctx context.Context) error {
 	}
 	s.svid, s.bundle = svid, bundle
 	return nil
+}
+
+// issue asks the Issuer for a certificate: with Renew, authenticated by the
+// current certificate, when the Issuer is a Renewer and there is one.
+func (s *RotatingSource) issue(ctx context.Context, csr []byte) ([]*x509.Certificate, *x509bundle.Bundle, error) {
+	r, ok := s.issuer.(Renewer)
+	s.mu.RLock()
+	current, bundle := s.svid, s.bundle
+	s.mu.RUnlock()
+	if !ok || current == nil {
+		return s.issuer.Issue(ctx, csr)
+	}
+	return r.Renew(ctx, csr, current, bundle)
 }
 
 // newSVID checks chain and key with go-spiffe's X509-SVID rules.

@@ -24,7 +24,8 @@ func NewStaticSource(svid *x509svid.SVID, bundle *x509bundle.Bundle) *StaticSour
 // LoadSource reads a certificate chain (PEM, leaf first), its private key
 // (PEM, PKCS #8) and the trust bundle (PEM certificates) of the
 // certificate's trust domain, and checks that the certificate verifies
-// against the bundle now.
+// against the bundle now. The source never reads the files again: for files
+// that are renewed in place, use NewFileSource.
 func LoadSource(certFile, keyFile, bundleFile string) (*StaticSource, error) {
 	svid, err := x509svid.Load(certFile, keyFile)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
@@ -52,13 +53,14 @@ func mustHave(svid x509svid.Source, bundle x509bundle.Source, authorize Authoriz
 	}
 }
 
-// Option changes a rarely changed setting of ServerConfig, ClientConfig or
-// NewRotatingSource. Options that do not apply to a function are ignored.
+// Option changes a rarely changed setting of ServerConfig, ClientConfig,
+// NewRotatingSource or NewFileSource. Options that do not apply to a function are ignored.
 type Option func(*options)
 
 type options struct {
 	logger        *slog.Logger
 	bundleRefresh bundleRefresh
+	reloadEvery   time.Duration
 }
 
 func newOptions(opts []Option) *options {
@@ -71,8 +73,9 @@ func newOptions(opts []Option) *options {
 
 // WithLogger makes ServerConfig and ClientConfig log one line at level Warn
 // for each peer they refuse — with the peer's SPIFFE ID and what was
-// expected, or why its certificate did not verify — and NewRotatingSource
-// log renewals and their failures. Without it nothing is logged.
+// expected, or why its certificate did not verify — NewRotatingSource
+// log renewals and their failures, and NewFileSource log reloads and the
+// sets of files it refused. Without it nothing is logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }

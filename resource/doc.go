@@ -17,6 +17,11 @@
 // server's and the gateway's phantom tokens — chains their Verifiers with
 // AnyVerifier.
 //
+// A certificate-bound token (RFC 8705 §3: cnf with x5t#S256) is accepted
+// only from a TLS connection that presented that certificate: Middleware and
+// package grpcauth pass the connection's client certificate to the
+// verifier, and a verifier refuses a bound token it is not given one for.
+//
 // Failures follow RFC 6750 §3: a missing token gets 401 with a bare Bearer
 // challenge, a bad one 401 with error="invalid_token", a denied one 403 (with
 // error="insufficient_scope" when a scope is missing).

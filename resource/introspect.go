@@ -95,8 +95,18 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 }
 
 // Verify implements TokenVerifier: the token is accepted when the server
-// says it is active (and, if configured, issued by Issuer for Audience).
+// says it is active (and, if configured, issued by Issuer for Audience),
+// and, if the answer binds it to a certificate (cnf, RFC 8705 §3.2), when
+// ctx carries that certificate (WithPeerCertificate).
 func (in *Introspector) Verify(ctx context.Context, raw string) (*Principal, error) {
+	p, err := in.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return presented(ctx, p)
+}
+
+func (in *Introspector) verify(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" || len(raw) > 16<<10 {
 		return nil, fmt.Errorf("%w: empty or oversized token", ErrInvalidToken)
 	}
@@ -162,6 +172,7 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 		Act *struct {
 			Subject string `json:"sub"`
 		} `json:"act"`
+		Cnf *jose.Confirmation `json:"cnf"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%w: introspection response: %w", ErrKeysUnavailable, err)
@@ -189,6 +200,9 @@ func (in *Introspector) introspect(ctx context.Context, key [sha256.Size]byte, r
 	}
 	if r.Act != nil {
 		p.Actor = r.Act.Subject
+	}
+	if r.Cnf != nil {
+		p.CertificateThumbprint = r.Cnf.X5tS256
 	}
 	readClaims(data, in.roles, in.cfg.UsernameClaim, p)
 	if in.cfg.CacheTTL > 0 {

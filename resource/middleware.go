@@ -22,6 +22,9 @@ const Realm = "gatehouse"
 // Middleware returns a middleware that requires a valid bearer access token
 // on every request and puts its principal in the request context. Missing
 // or invalid tokens are answered 401 per RFC 6750 §3 and never reach next.
+// A certificate-bound token (RFC 8705 §3) is valid only over a TLS
+// connection that presented its certificate: the verifier is given the
+// connection's client certificate (WithPeerCertificate).
 func Middleware(v TokenVerifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +33,7 @@ func Middleware(v TokenVerifier) func(http.Handler) http.Handler {
 				WriteError(w, errNoToken)
 				return
 			}
-			p, err := v.Verify(r.Context(), raw)
+			p, err := v.Verify(WithPeerCertificate(r.Context(), RequestCertificate(r)), raw)
 			if err != nil {
 				WriteError(w, err)
 				return
@@ -85,6 +88,10 @@ func WriteError(w http.ResponseWriter, err error) {
 		// request had no credentials; the body still names one.
 		e = &oauth.Error{Code: oauth.ErrInvalidRequest, Description: "bearer token required",
 			Status: http.StatusUnauthorized, Challenge: oauth.BearerChallenge(Realm, "", "")}
+	case errors.Is(err, ErrCertificateMismatch):
+		const desc = "the access token is bound to a client certificate this connection did not present"
+		e = &oauth.Error{Code: oauth.ErrInvalidToken, Description: desc,
+			Challenge: oauth.BearerChallenge(Realm, oauth.ErrInvalidToken, desc)}
 	case errors.Is(err, ErrInvalidToken):
 		e = &oauth.Error{Code: oauth.ErrInvalidToken, Description: "the access token is invalid or expired",
 			Challenge: oauth.BearerChallenge(Realm, oauth.ErrInvalidToken, "the access token is invalid or expired")}

@@ -30,6 +30,11 @@ type Principal struct {
 	Expiry time.Time
 	// IssuedAt is the iat claim; zero if the token has none.
 	IssuedAt time.Time
+	// CertificateThumbprint is the x5t#S256 member of the cnf claim: the
+	// token is bound to the client certificate with this SHA-256
+	// thumbprint (RFC 8705 §3.1) and is accepted only over a connection
+	// that presented it. Empty for a bearer token any holder may use.
+	CertificateThumbprint string
 	// Token is the raw access token, for relaying it to another service.
 	Token string
 }

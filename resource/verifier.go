@@ -156,8 +156,18 @@ func newVerifier(cfg Config, keys jose.Keys) (*Verifier, error) {
 
 // Verify checks raw and returns its principal. An error wrapping
 // ErrInvalidToken means the token must be refused; ErrKeysUnavailable means
-// it could not be checked.
+// it could not be checked. A certificate-bound token (RFC 8705) is refused
+// with ErrCertificateMismatch unless ctx carries its certificate
+// (WithPeerCertificate).
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	p, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return presented(ctx, p)
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	now := v.cfg.Now()
 	var key [sha256.Size]byte
 	if v.cache != nil {
@@ -186,6 +196,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	}
 	if c.IssuedAt != nil {
 		p.IssuedAt = c.IssuedAt.Time()
+	}
+	if c.Cnf != nil {
+		p.CertificateThumbprint = c.Cnf.X5tS256
 	}
 	if v.roles != nil || v.cfg.UsernameClaim != "preferred_username" {
 		v.customClaims(c.Raw, p)

@@ -39,11 +39,12 @@ func (f *caFlags) config(create bool) (ca.Config, error) {
 
 func newCACommand() *cobra.Command {
 	var f caFlags
-	cmd := &cobra.Command{Use: "ca", Short: "The built-in CA for service certificates (init, issue, rotate, bundle)"}
+	cmd := &cobra.Command{Use: "ca", Short: "The built-in CA for service certificates (init, issue, rotate, bundle, join-token)"}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.data, "data", ".gatehouse", "data folder: the CA lives in DATA/ca, the master key in DATA/master.key")
 	pf.StringVar(&f.keyFile, "key-file", "", "master key file that seals the CA's keys (default: $"+keyring.EnvMasterKey+", else DATA/master.key)")
-	cmd.AddCommand(newCAInitCommand(&f), newCAIssueCommand(&f), newCARotateCommand(&f), newCABundleCommand(&f))
+	cmd.AddCommand(newCAInitCommand(&f), newCAIssueCommand(&f), newCARotateCommand(&f), newCABundleCommand(&f),
+		newCAJoinTokenCommand())
 	return cmd
 }
 

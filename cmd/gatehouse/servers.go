@@ -73,6 +73,7 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 		LoginThrottle: authserver.LoginThrottle(c.LoginThrottle), KeyPublishDelay: c.KeyPublishDelay,
 		KeyReloadInterval: c.KeyReloadInterval, GCInterval: c.GCInterval, EventRetention: c.EventRetention,
 		PushPauseAfter: c.SSFPushPauseAfter, AdminToken: c.AdminToken, Registerer: prometheus.NewRegistry(),
+		MTLS: mtlsConfig(c),
 	})
 	if err != nil {
 		return err
@@ -88,6 +89,9 @@ func runAuthServer(ctx context.Context, file string, logger *slog.Logger) error 
 	g.Go(func() error {
 		return listenAndServe(ctx, c.Listen, as, logger, "authorization server", "issuer", c.Issuer)
 	})
+	if c.MTLS != nil {
+		g.Go(func() error { return serveMTLS(ctx, c, issuer, as, logger) })
+	}
 	return g.Wait()
 }
 

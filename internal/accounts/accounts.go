@@ -177,6 +177,9 @@ type ClientSpec struct {
 	// TrustedProxy lets the client name the end user's address for login
 	// throttling (see store.Client.TrustedProxy); confidential clients only.
 	TrustedProxy bool
+	// CertificateBound requires its access tokens to be bound to its TLS
+	// client certificate (see store.Client.CertificateBound).
+	CertificateBound bool
 }
 
 // AddClient registers a client and returns it with the plain secret, which
@@ -233,7 +236,7 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 	}
 	secret := spec.Secret
 	var hash string
-	if !spec.Public && spec.AuthMethod != store.AuthPrivateKeyJWT {
+	if !spec.Public && spec.AuthMethod != store.AuthPrivateKeyJWT && spec.AuthMethod != store.AuthTLSClientAuth {
 		if secret == "" {
 			secret = keyring.RandomToken(SecretBytes)
 		}
@@ -249,7 +252,7 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 		Grants: spec.Grants, Scopes: spec.Scopes, RedirectURIs: spec.RedirectURIs, Audience: spec.Audience,
 		AccessTokenFormat: format, AccessTokenTTL: spec.AccessTokenTTL, RefreshTokenTTL: spec.RefreshTokenTTL,
 		RefreshAbsoluteTTL: spec.RefreshAbsoluteTTL, ExchangeAudiences: spec.ExchangeAudiences,
-		JWKS: jwks, TrustedProxy: spec.TrustedProxy, CreatedAt: now, UpdatedAt: now,
+		JWKS: jwks, TrustedProxy: spec.TrustedProxy, CertificateBound: spec.CertificateBound, CreatedAt: now, UpdatedAt: now,
 	}, secret, nil
 }
 

@@ -44,7 +44,7 @@ func TestClientAuthMethodAndRedirectURIs(t *testing.T) {
 			true, "", false},
 		{"none with a secret", accounts.ClientSpec{AuthMethod: store.AuthNone, Secret: "0123456789abcdef", Grants: code, RedirectURIs: cb},
 			true, "", false},
-		{"unknown method", accounts.ClientSpec{AuthMethod: "tls_client_auth", Grants: []string{oauth.GrantClientCredentials}},
+		{"unknown method", accounts.ClientSpec{AuthMethod: "self_signed_tls_client_auth", Grants: []string{oauth.GrantClientCredentials}},
 			true, "", false},
 		{"public with client_credentials", accounts.ClientSpec{Public: true, Grants: []string{oauth.GrantClientCredentials}},
 			true, "", false},

@@ -11,7 +11,8 @@ import (
 
 // AuthMethods are the token_endpoint_auth_method values a client may be
 // registered with (RFC 7591 §2, OpenID Connect Core §9).
-var AuthMethods = []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthPrivateKeyJWT, store.AuthNone}
+var AuthMethods = []string{store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthPrivateKeyJWT,
+	store.AuthTLSClientAuth, store.AuthNone}
 
 // MaxJWKSBytes bounds a client's registered JWKS.
 const MaxJWKSBytes = 64 << 10
@@ -27,7 +28,7 @@ func checkAuthMethod(spec ClientSpec) error {
 		return fmt.Errorf("%w client %q: a public client authenticates with %q only", ErrInvalid, spec.ID, store.AuthNone)
 	case !spec.Public && m == store.AuthNone:
 		return fmt.Errorf("%w client %q: auth method %q is for public clients", ErrInvalid, spec.ID, store.AuthNone)
-	case m == store.AuthPrivateKeyJWT && spec.Secret != "":
+	case (m == store.AuthPrivateKeyJWT || m == store.AuthTLSClientAuth) && spec.Secret != "":
 		return fmt.Errorf("%w client %q: a %s client has no secret", ErrInvalid, spec.ID, m)
 	case m == store.AuthPrivateKeyJWT && len(spec.JWKS) == 0:
 		return fmt.Errorf("%w client %q: a %s client needs a JWKS", ErrInvalid, spec.ID, m)

@@ -30,7 +30,9 @@ func TestClientAuthMethodRules(t *testing.T) {
 		{"private_key_jwt", ClientSpec{ID: "a", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks}, ""},
 		{"public none", ClientSpec{ID: "a", Public: true, AuthMethod: store.AuthNone,
 			Grants: []string{"authorization_code"}, RedirectURIs: []string{"http://127.0.0.1:5000/cb"}}, ""},
-		{"unknown method", ClientSpec{ID: "a", AuthMethod: "tls_client_auth"}, "not supported"},
+		{"unknown method", ClientSpec{ID: "a", AuthMethod: "self_signed_tls_client_auth"}, "not supported"},
+		{"tls_client_auth", ClientSpec{ID: "a", AuthMethod: store.AuthTLSClientAuth, Grants: []string{"client_credentials"}}, ""},
+		{"tls_client_auth with a secret", ClientSpec{ID: "a", AuthMethod: store.AuthTLSClientAuth, Secret: strings.Repeat("s", 20)}, "no secret"},
 		{"public with a secret method", ClientSpec{ID: "a", Public: true, AuthMethod: store.AuthClientSecretBasic}, "public client"},
 		{"none makes the client public", ClientSpec{ID: "a", AuthMethod: store.AuthNone}, "a public client may only have the grants"},
 		{"private_key_jwt with a secret", ClientSpec{ID: "a", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks, Secret: strings.Repeat("s", 20)}, "no secret"},
@@ -74,6 +76,9 @@ func TestClientAuthMethodRules(t *testing.T) {
 				if secret != "" || c.SecretHash != "" || err != nil || set.Len() != 1 {
 					t.Errorf("private_key_jwt client: got secret %q, hash %q, JWKS %s (%v), want no secret and the key", secret, c.SecretHash, c.JWKS, err)
 				}
+			}
+			if tt.spec.AuthMethod == store.AuthTLSClientAuth && (secret != "" || c.SecretHash != "") {
+				t.Errorf("tls_client_auth client: got secret %q, hash %q, want none", secret, c.SecretHash)
 			}
 		})
 	}

@@ -26,6 +26,7 @@
 //	GET    /v1/keys                           signing keys
 //	POST   /v1/keys/rotate                    add a signing key (RotateKey)
 //	POST   /v1/keys/{kid}/revoke              stop trusting a signing key now
+//	POST   /v1/join-tokens                    a one-time join token for the issuance endpoint (NewJoinToken)
 //
 // Errors are JSON objects {"error": code, "error_description": text} with
 // the codes unauthorized (401), invalid_request (400), not_found (404),
@@ -83,6 +84,12 @@ type Service interface {
 	// leaves the JWKS at once, and verifiers following the event stream
 	// refuse the tokens it signed. ErrConflict if no other key could sign.
 	RevokeKey(ctx context.Context, kid string) (Key, error)
+
+	// CreateJoinToken creates a one-time join token with which the service
+	// it names gets its first certificate from the issuance endpoint. The
+	// answer holds the token, which is stored only hashed and never shown
+	// again. ErrNotFound if no client has the service's name.
+	CreateJoinToken(ctx context.Context, jt NewJoinToken) (JoinToken, error)
 }
 
 // User is a user as the admin API shows it: never its password hash.
@@ -140,6 +147,7 @@ type Client struct {
 	Audience          []string        `json:"audience"`
 	AccessTokenFormat string          `json:"access_token_format"`
 	TrustedProxy      bool            `json:"trusted_proxy"`
+	CertificateBound  bool            `json:"tls_client_certificate_bound_access_tokens"`
 	Disabled          bool            `json:"disabled"`
 	JWKS              json.RawMessage `json:"jwks,omitempty"`
 	CreatedAt         time.Time       `json:"created_at"`
@@ -148,7 +156,7 @@ type Client struct {
 
 // NewClient is the body of POST /v1/clients. A confidential client gets a
 // generated secret unless it authenticates with private_key_jwt, which needs
-// JWKS (public keys only).
+// JWKS (public keys only), or with tls_client_auth (its certificate).
 type NewClient struct {
 	ID           string          `json:"client_id"`
 	Public       bool            `json:"public"`
@@ -159,6 +167,9 @@ type NewClient struct {
 	Audience     []string        `json:"audience"`
 	TrustedProxy bool            `json:"trusted_proxy"`
 	JWKS         json.RawMessage `json:"jwks,omitempty"`
+	// CertificateBound requires its access tokens to be bound to its TLS
+	// client certificate (RFC 8705 §3).
+	CertificateBound bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 	// AccessTokenFormat is "jwt" (default) or "opaque".
 	AccessTokenFormat string `json:"access_token_format,omitempty"`
 	// Lifetimes as Go durations ("5m"); zero or absent: the server's.
@@ -193,6 +204,23 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 type CreatedClient struct {
 	Client Client `json:"client"`
 	Secret string `json:"client_secret,omitempty"`
+}
+
+// NewJoinToken is the body of POST /v1/join-tokens.
+type NewJoinToken struct {
+	// Name is the service, whose client ID it is: its certificate's SPIFFE
+	// ID is spiffe://<trust-domain>/svc/<name>.
+	Name string `json:"name"`
+	// TTL is how long the token may be used; zero or absent: 1h. At most
+	// 7 days.
+	TTL Duration `json:"ttl,omitempty"`
+}
+
+// JoinToken answers POST /v1/join-tokens. Token is shown this once.
+type JoinToken struct {
+	Name      string    `json:"name"`
+	Token     string    `json:"join_token"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Key states.

@@ -188,3 +188,8 @@ func (c *Remote) RevokeKey(ctx context.Context, kid string) (Key, error) {
 }
 
 var _ Service = (*Remote)(nil)
+
+// CreateJoinToken implements Service.
+func (c *Remote) CreateJoinToken(ctx context.Context, jt NewJoinToken) (JoinToken, error) {
+	return send[JoinToken](ctx, c, http.MethodPost, "/v1/join-tokens", jt)
+}

@@ -120,6 +120,13 @@ func (h *handler) routes(mux *http.ServeMux) {
 	route("POST /v1/keys/{kid}/revoke", func(r *http.Request) (int, any, error) {
 		return ok(h.svc.RevokeKey(r.Context(), r.PathValue("kid")))
 	})
+	route("POST /v1/join-tokens", func(r *http.Request) (int, any, error) {
+		var in NewJoinToken
+		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+		return created(h.svc.CreateJoinToken(r.Context(), in))
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, &Error{Code: CodeNotFound, Description: "no such admin endpoint"})
 	})

@@ -11,7 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
-// Names of the files IssueFiles writes; pki.LoadSource reads them.
+// Names of the files IssueFiles writes; pki.NewFileSource reads them.
 const (
 	CertFile   = "cert.pem"   // the certificate chain, leaf first
 	KeyFile    = "key.pem"    // the private key, PKCS #8, mode 0600

@@ -90,6 +90,16 @@ func earlier(a, b time.Time) time.Time {
 // wrap ErrInvalidRequest; a request naming another SPIFFE ID wraps
 // ErrIDNotAllowed.
 func (c *CA) SignCSR(der []byte, name string) ([]*x509.Certificate, error) {
+	pub, err := c.CheckCSR(der, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.Issue(pub, name)
+}
+
+// CheckCSR makes SignCSR's checks of a request for the service name, without
+// issuing anything, and returns the request's public key.
+func (c *CA) CheckCSR(der []byte, name string) (crypto.PublicKey, error) {
 	id, err := c.ID(name)
 	if err != nil {
 		return nil, err
@@ -113,7 +123,10 @@ func (c *CA) SignCSR(der []byte, name string) ([]*x509.Certificate, error) {
 	default:
 		return nil, fmt.Errorf("%w: the request names %d URI SANs; at most one, %s, is allowed", ErrIDNotAllowed, len(csr.URIs), id)
 	}
-	return c.Issue(csr.PublicKey, name)
+	if k, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("%w: the key must be ECDSA P-256, got %T", ErrInvalidRequest, csr.PublicKey)
+	}
+	return csr.PublicKey, nil
 }
 
 // Issuer returns a pki.Issuer (and pki.BundleFetcher) that signs requests

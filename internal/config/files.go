@@ -73,6 +73,9 @@ type AuthServer struct {
 	// init --data DATA`), sealed with the same master key. If set, the
 	// server issues service certificates (docs/mtls.md); if empty, it does not.
 	CADir string `yaml:"ca_dir"`
+	// MTLS, if set, serves the RFC 8705 mutual-TLS endpoints on a second
+	// listener (authserver_mtls.go).
+	MTLS *AuthServerMTLS `yaml:"mtls"`
 }
 
 // LoginThrottle is the login_throttle block of the authorization server
@@ -117,6 +120,9 @@ func LoadAuthServer(path string) (*AuthServer, error) {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("the admin token is shorter than 16 characters"))
+	}
+	if c.MTLS != nil {
+		errs = append(errs, c.MTLS.check(c.CADir))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("authserver config %s: %w", path, err)
@@ -332,7 +338,7 @@ func (c *Gateway) convert() (gateway.Config, error) {
 			gc.Opaque.SigningKey = key
 		}
 	}
-	var svid *pki.StaticSource
+	var svid *pki.FileSource
 	if m := c.MTLS; m != nil {
 		if svid, err = m.source(); err != nil {
 			return gc, err
@@ -361,8 +367,8 @@ func (c *Gateway) convert() (gateway.Config, error) {
 
 // MTLS is the mtls block of the gateway file: the gateway's certificate,
 // key and trust bundle as PEM files, as `gatehouse ca issue` writes them.
-// They are read at start and on every reload (SIGHUP): reload after the
-// files are renewed.
+// They are read at start and on every reload (SIGHUP), and re-read when
+// they change (pki.FileSource), so renewing them needs no signal.
 type MTLS struct {
 	CertFile   string `yaml:"cert_file"`
 	KeyFile    string `yaml:"key_file"`
@@ -372,7 +378,7 @@ type MTLS struct {
 // mtlsTransport is the route's transport when the gateway speaks mTLS:
 // its own certificate, and exactly the route's SPIFFE ID expected of the
 // upstream. nil when the route needs none.
-func mtlsTransport(svid *pki.StaticSource, r Route) (*http.Transport, error) {
+func mtlsTransport(svid *pki.FileSource, r Route) (*http.Transport, error) {
 	switch {
 	case svid == nil && r.SPIFFEID != "":
 		return nil, fmt.Errorf("route %s: spiffe_id needs the mtls block", r.Upstream)

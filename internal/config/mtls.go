@@ -87,7 +87,7 @@ func (m *ServiceMTLS) check() error {
 // stops the source; call it when the service stops.
 func (m *ServiceMTLS) Source(ctx context.Context, issuer string, logger *slog.Logger) (Source, func(), error) {
 	if m.ClientID == "" {
-		src, err := m.MTLS.source()
+		src, err := m.MTLS.source(pki.WithLogger(logger))
 		return src, func() {}, err
 	}
 	secret, err := readSecret(m.ClientSecretFile, "")
@@ -118,9 +118,10 @@ func (m *ServiceMTLS) ServerConfig(src Source, logger *slog.Logger) *tls.Config 
 	return pki.ServerConfig(src, src, AuthorizePeers(m.peers...), pki.WithLogger(logger))
 }
 
-// source reads the block's files.
-func (m *MTLS) source() (*pki.StaticSource, error) {
-	src, err := pki.LoadSource(m.CertFile, m.KeyFile, m.BundleFile)
+// source reads the block's files and re-reads them when they change
+// (pki.FileSource), so renewals need no restart.
+func (m *MTLS) source(opts ...pki.Option) (*pki.FileSource, error) {
+	src, err := pki.NewFileSource(m.CertFile, m.KeyFile, m.BundleFile, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("mtls: %w", err)
 	}

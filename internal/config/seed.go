@@ -58,6 +58,9 @@ type SeedClient struct {
 	// TrustedProxy lets the client name the end user's address for login
 	// throttling (the gateway's own client is one).
 	TrustedProxy bool `yaml:"trusted_proxy"`
+	// CertificateBound binds its access tokens to its TLS client
+	// certificate (RFC 8705): it must request them over mutual TLS.
+	CertificateBound bool `yaml:"certificate_bound"`
 }
 
 // LoadSeed reads a seed file.
@@ -99,7 +102,7 @@ func (s *Seed) Apply(ctx context.Context, m *accounts.Manager) error {
 	}
 	for _, c := range s.Clients {
 		public := c.Public || c.AuthMethod == store.AuthNone
-		if !public && c.Secret == "" && c.AuthMethod != store.AuthPrivateKeyJWT {
+		if !public && c.Secret == "" && c.AuthMethod != store.AuthPrivateKeyJWT && c.AuthMethod != store.AuthTLSClientAuth {
 			return fmt.Errorf("seed client %q: a confidential client needs a secret", c.ID)
 		}
 		jwks, err := c.jwks(s.dir)
@@ -110,7 +113,7 @@ func (s *Seed) Apply(ctx context.Context, m *accounts.Manager) error {
 			AuthMethod: c.AuthMethod, Grants: c.Grants, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs, Audience: c.Audience,
 			AccessTokenFormat: c.AccessTokenFormat, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 			RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, ExchangeAudiences: c.ExchangeAudiences,
-			JWKS: jwks, TrustedProxy: c.TrustedProxy})
+			JWKS: jwks, TrustedProxy: c.TrustedProxy, CertificateBound: c.CertificateBound})
 		if err != nil {
 			return fmt.Errorf("seed client %q: %w", c.ID, err)
 		}

@@ -74,6 +74,11 @@ type Options struct {
 	GatewayAddr, AuthAddr, OrdersAddr, ConsumersAddr string
 	// AdminAddr is the authorization server's admin API and /metrics.
 	AdminAddr string
+	// MTLSAddr, if set, is the authorization server's mutual-TLS listener
+	// (RFC 8705: certificate-bound tokens, tls_client_auth), with a
+	// certificate of the stack's CA for the service "authserver". If
+	// empty, there is none.
+	MTLSAddr string
 	// AccessTokenTTL; default 5m.
 	AccessTokenTTL time.Duration
 	// RefreshGrace; default 10s, negative turns it off.
@@ -98,6 +103,9 @@ type Options struct {
 type Stack struct {
 	GatewayURL, IssuerURL, OrdersURL, ConsumersURL string
 	TokenURL                                       string
+	// MTLSURL is the authorization server's mutual-TLS listener, if
+	// Options.MTLSAddr asked for one.
+	MTLSURL string
 	// Users and Clients hold the seed that was applied, with the plain
 	// passwords and secrets (random ones for the built-in seed).
 	Seed *config.Seed
@@ -180,10 +188,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.CA = s.mesh.ca
+	mtlsLn, mtlsConfig, err := s.listenMTLS(ctx, o)
+	if err != nil {
+		closeAll(lns)
+		return nil, err
+	}
 	as, err := authserver.New(ctx, authserver.Config{
 		Issuer: s.IssuerURL, Store: s.Store, Keyring: kr, Audience: []string{Audience}, CA: s.CA,
 		AccessTokenTTL: o.AccessTokenTTL, RefreshGrace: o.RefreshGrace, PasswordParams: o.PasswordParams,
-		Logger: o.Logger.With("component", "authserver"), AdminToken: s.AdminToken,
+		Logger: o.Logger.With("component", "authserver"), AdminToken: s.AdminToken, MTLS: mtlsConfig,
 	})
 	if err != nil {
 		closeAll(lns)
@@ -205,6 +218,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	s.serve(ctx, o, authLn, as)
 	s.serve(ctx, o, adminLn, as.AdminHandler())
+	if mtlsLn != nil {
+		s.serve(ctx, o, mtlsLn, as.MTLSHandler())
+	}
 	s.runBackground(ctx, as)
 	s.runReceivers(ctx)
 	if pushLn != nil {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
+	"github.com/gatehouse-dev/gatehouse/authserver"
 	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
@@ -90,6 +93,32 @@ func (m *mesh) transport(upstream string) http.RoundTripper {
 func (m *mesh) transportAs(caller, upstream string) *http.Transport {
 	return config.UpstreamTransport(m.sources[caller], m.id(upstream), pki.WithLogger(m.logger.With("component", caller)))
 }
+
+// listenMTLS opens the authorization server's mutual-TLS listener when
+// o.MTLSAddr asks for one: TLS with a certificate of the stack's CA for
+// "authserver", renewed in process. It returns nils when there is none.
+func (s *Stack) listenMTLS(ctx context.Context, o Options) (net.Listener, *authserver.MTLS, error) {
+	if o.MTLSAddr == "" {
+		return nil, nil, nil
+	}
+	src, err := pki.NewRotatingSource(ctx, s.CA.Issuer(AuthServerName),
+		pki.WithLogger(o.Logger.With("component", AuthServerName)))
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mesh.sources[AuthServerName] = src // closed with the mesh
+	ln, err := net.Listen("tcp", o.MTLSAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", o.MTLSAddr, err)
+	}
+	s.MTLSURL = "https://" + ln.Addr().String()
+	cfg := authserver.MTLSListenerConfig(tlsconfig.GetCertificate(src))
+	return tls.NewListener(ln, cfg), &authserver.MTLS{URL: s.MTLSURL}, nil
+}
+
+// AuthServerName is the service name of the authorization server's
+// certificate on its mutual-TLS listener.
+const AuthServerName = "authserver"
 
 // Close stops the renewals.
 func (m *mesh) Close() error {

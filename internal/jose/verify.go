@@ -61,6 +61,9 @@ type Claims struct {
 	// Act names the party acting for the subject after a token exchange
 	// (RFC 8693 §4.1); nil when the subject acts for itself.
 	Act *Actor `json:"act,omitempty"`
+	// Cnf binds the token to a key the presenter must hold (RFC 7800);
+	// nil for a bearer token any holder may use.
+	Cnf *Confirmation `json:"cnf,omitempty"`
 
 	// Raw is the verified payload, for claims not named above.
 	Raw json.RawMessage `json:"-"`

@@ -52,6 +52,9 @@ const (
 	// jti) or a session (by family) as revoked before its tokens expire.
 	PurposeRevocation = "revocation-marker"
 	PurposeCAKey      = "ca-key-seal"
+	// PurposeJoinToken keys the hashes of the issuance endpoint's one-time
+	// join tokens.
+	PurposeJoinToken = "join-token"
 )
 
 // ErrOpen reports sealed data that is corrupt or sealed under another key.

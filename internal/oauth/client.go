@@ -30,6 +30,9 @@ type TokenResponse struct {
 const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
+	// AuthTLSClientAuth is RFC 8705 §2.1: the client's TLS certificate
+	// authenticates it, and the request names it by client_id alone.
+	AuthTLSClientAuth = "tls_client_auth"
 )
 
 // TokenClient calls a token endpoint as a confidential client. The zero
@@ -40,8 +43,9 @@ type TokenClient struct {
 	ClientSecret string
 	// AuthMethod is how the client authenticates: AuthClientSecretBasic
 	// (the default when empty, and what RFC 6749 §2.3.1 requires servers to
-	// support) or AuthClientSecretPost, for servers that read the
-	// credentials only from the form.
+	// support), AuthClientSecretPost, for servers that read the
+	// credentials only from the form, or AuthTLSClientAuth, where
+	// HTTPClient presents the client's certificate and there is no secret.
 	AuthMethod string
 	// HTTPClient; if nil, http.DefaultClient.
 	HTTPClient *http.Client
@@ -54,13 +58,15 @@ const maxResponse = 1 << 20
 // response. A protocol error is returned as an *Error carrying the server's
 // code and HTTP status; transport failures are returned wrapped.
 func (c *TokenClient) Token(ctx context.Context, params url.Values) (*TokenResponse, error) {
-	post := c.AuthMethod == AuthClientSecretPost
-	if !post && c.AuthMethod != "" && c.AuthMethod != AuthClientSecretBasic {
+	post, tlsAuth := c.AuthMethod == AuthClientSecretPost, c.AuthMethod == AuthTLSClientAuth
+	if !post && !tlsAuth && c.AuthMethod != "" && c.AuthMethod != AuthClientSecretBasic {
 		return nil, fmt.Errorf("token request: unsupported client authentication method %q", c.AuthMethod)
 	}
-	if post {
+	if post || tlsAuth {
 		params = maps.Clone(params)
 		params.Set("client_id", c.ClientID)
+	}
+	if post {
 		params.Set("client_secret", c.ClientSecret)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(params.Encode()))
@@ -69,7 +75,7 @@ func (c *TokenClient) Token(ctx context.Context, params url.Values) (*TokenRespo
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	if !post {
+	if !post && !tlsAuth {
 		// RFC 6749 §2.3.1: the client credentials are form-encoded before Basic.
 		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
 	}

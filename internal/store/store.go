@@ -78,9 +78,14 @@ type Client struct {
 	// TrustedProxy marks a client (such as the gateway) whose requests may
 	// name the end user's network address for login throttling.
 	TrustedProxy bool
-	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// CertificateBound requires every access token of the client to be
+	// bound to its TLS client certificate (RFC 8705 §3,
+	// tls_client_certificate_bound_access_tokens): token requests without
+	// one are refused.
+	CertificateBound bool
+	Disabled         bool
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // Client authentication methods (RFC 7591 §2 token_endpoint_auth_method).
@@ -89,6 +94,9 @@ const (
 	AuthClientSecretPost  = "client_secret_post"
 	AuthPrivateKeyJWT     = "private_key_jwt"
 	AuthNone              = "none"
+	// AuthTLSClientAuth is RFC 8705 §2.1: the client authenticates with a
+	// certificate of the server's trust bundle naming its SPIFFE ID.
+	AuthTLSClientAuth = "tls_client_auth"
 )
 
 // RefreshToken is one refresh token of a family (a login session). Rotation
@@ -324,9 +332,12 @@ type Store interface {
 	// expired at now.
 	UseJTI(ctx context.Context, id string, expiresAt, now time.Time) error
 
+	// JoinTokens keeps the one-time tokens of the issuance endpoint.
+	JoinTokens
+
 	// DeleteExpired removes what can no longer be used at now: expired
 	// authorization codes, refresh tokens, opaque access tokens, one-time
-	// identifiers and throttle states (a state expires once its last
+	// identifiers, join tokens and throttle states (a state expires once its last
 	// failure is older than the window RecordLoginFailure was given and its
 	// lock has passed), and events created before eventsBefore. It returns
 	// how many records it removed.

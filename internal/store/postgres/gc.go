@@ -18,15 +18,17 @@ var expiredRecords = []struct {
 	{what: "refresh tokens", sql: `DELETE FROM refresh_tokens WHERE expires_at <= $1`},
 	{what: "access tokens", sql: `DELETE FROM access_tokens WHERE expires_at <= $1`},
 	{what: "one-time identifiers", sql: `DELETE FROM used_jtis WHERE expires_at <= $1`},
+	{what: "join tokens", sql: `DELETE FROM join_tokens WHERE expires_at <= $1`},
 	// A throttle state still counts at last_failure + window exactly.
 	{what: "throttle states", sql: `DELETE FROM throttles WHERE expires_at < $1`},
 	{what: "events", sql: `DELETE FROM events WHERE created_at < $1`, events: true},
 }
 
 // DeleteExpired removes, in one transaction, the authorization codes,
-// refresh tokens, opaque access tokens and one-time identifiers expired at
-// now, the throttle states that no longer count or lock at now, and the
-// events created before eventsBefore. It returns how many records it removed.
+// refresh tokens, opaque access tokens, one-time identifiers and join tokens
+// expired at now, the throttle states that no longer count or lock at now,
+// and the events created before eventsBefore. It returns how many records it
+// removed.
 func (s *Store) DeleteExpired(ctx context.Context, now, eventsBefore time.Time) (int64, error) {
 	var total int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {

@@ -17,14 +17,15 @@ var expiredRecords = []struct {
 	{what: "refresh tokens", sql: `DELETE FROM refresh_tokens WHERE expires_at <= ?`},
 	{what: "access tokens", sql: `DELETE FROM access_tokens WHERE expires_at <= ?`},
 	{what: "one-time identifiers", sql: `DELETE FROM used_jtis WHERE expires_at <= ?`},
+	{what: "join tokens", sql: `DELETE FROM join_tokens WHERE expires_at <= ?`},
 	// A throttle state still counts at last_failure + window exactly.
 	{what: "throttle states", sql: `DELETE FROM throttles WHERE expires_at < ?`},
 	{what: "events", sql: `DELETE FROM events WHERE created_at < ?`, events: true},
 }
 
 // DeleteExpired removes, in one write transaction, the authorization codes,
-// refresh tokens, opaque access tokens and one-time identifiers expired at
-// now, the throttle states that no longer count or lock at now, and the
+// refresh tokens, opaque access tokens, one-time identifiers and join tokens
+// expired at now, the throttle states that no longer count or lock at now, and the
 // events created before eventsBefore. It returns how many records it removed.
 func (s *Store) DeleteExpired(ctx context.Context, now, eventsBefore time.Time) (int64, error) {
 	var total int64

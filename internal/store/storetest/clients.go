@@ -27,6 +27,7 @@ func newClient(id string) store.Client {
 		RefreshAbsoluteTTL: 90*24*time.Hour + 1500*time.Nanosecond,
 		ExchangeAudiences:  []string{"https://billing.example", "https://orders.example"},
 		TrustedProxy:       true,
+		CertificateBound:   true,
 		CreatedAt:          t0,
 		UpdatedAt:          t0.Add(time.Second),
 	}

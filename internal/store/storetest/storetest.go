@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Events", eventCases},
 		{"Throttles", throttleCases},
 		{"UseJTI", jtiCases},
+		{"JoinTokens", joinTokenCases},
 		{"DeleteExpired", gcCases},
 		{"Concurrency", concurrencyCases},
 	}
