@@ -63,8 +63,10 @@ func TestRevocationReachesEveryVerifier(t *testing.T) {
 		// a new password grant (the password is unchanged) and forwards
 		// the new token. Each receiver applies the event on its own, so for
 		// a moment orders may refuse the cached token the gateway still
-		// forwards; the gateway passes that 401 to a Basic client (no
-		// step-F retry outside cookie sessions), which is counted here.
+		// forwards; the gateway then drops it, makes a new grant and
+		// retries once (step F for Basic). A 401 can still reach the
+		// client if orders also refuses the new token (a per-subject
+		// not-before in the same second); such calls are counted here.
 		refusedUpstream := 0
 		took := waitUntil(t, "the Basic cache drops the revoked token", func() bool {
 			r := h.call(t, http.MethodGet, "/api/orders", auth, "", nil)

@@ -41,7 +41,7 @@ func startStack(t *testing.T) (*devstack.Stack, func() []string) {
 	s, err := devstack.Start(context.Background(), devstack.Options{
 		DataDir: t.TempDir(), Seed: &config.Seed{Users: []config.SeedUser{
 			{Username: "alice", Password: "alice-password-1", Roles: []string{"consumer"}}}},
-		GatewayAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0", ConsumersAddr: "127.0.0.1:0",
+		GatewayAddr: "127.0.0.1:0", AuthAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0", ConsumersAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
 		Wrap:           wrap, Logger: slog.New(slog.DiscardHandler),
 	})
