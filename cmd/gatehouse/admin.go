@@ -206,6 +206,9 @@ func newClientCommand() *cobra.Command {
 				if format == "" {
 					format = "jwt"
 				}
+				if cl.CertificateBound {
+					format += ",certificate-bound" // RFC 8705
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\n", cl.ID, kind, method, strings.Join(cl.Grants, ","),
 					strings.Join(cl.Scopes, ","), format, cl.TrustedProxy, cl.Disabled)
 			}

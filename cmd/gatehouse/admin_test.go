@@ -134,6 +134,13 @@ func TestClientAddTokenSettings(t *testing.T) {
 	if err != nil || !strings.Contains(list, "opaque") {
 		t.Errorf("client list: got %q, %v, want the opaque format shown", list, err)
 	}
+	if out, err := run(t, "", "client", "add", "billing", "--grants", "client_credentials", "--certificate-bound", "--store", db); err != nil {
+		t.Fatalf("client add --certificate-bound: %v\n%s", err, out)
+	}
+	list, err = run(t, "", "client", "list", "--store", db)
+	if err != nil || !strings.Contains(list, "jwt,certificate-bound") || strings.Count(list, "certificate-bound") != 1 {
+		t.Errorf("client list: got %q, %v, want billing shown certificate-bound and orders-svc not", list, err)
+	}
 	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "gh.db"))
 	if err != nil {
 		t.Fatal(err)
