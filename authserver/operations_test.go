@@ -3,6 +3,8 @@ package authserver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -177,6 +180,48 @@ func TestGarbageCollection(t *testing.T) {
 			events, _ := st.ListEvents(ctx, 0, 10)
 			if len(events) != 1 || events[0].Type != "recent" {
 				t.Errorf("events: got %+v, want only the recent one", events)
+			}
+		})
+	}
+}
+
+// Garbage collection keeps a redeemed authorization code while its session
+// lives, so a replay long after the code expired still ends the session.
+func TestGarbageCollectionKeepsRedeemedCodes(t *testing.T) {
+	for _, kind := range storeKinds() {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t, fixtureOptions{store: openStore(t, kind)})
+			ctx := t.Context()
+			u := f.addUser("alice", "alice-password")
+			const redirect = "https://app.example/callback"
+			secret := f.addClient(accounts.ClientSpec{ID: "app", RedirectURIs: []string{redirect},
+				Grants: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}})
+			code, verifier := keyring.RandomToken(32), keyring.RandomToken(32)
+			sum := sha256.Sum256([]byte(verifier))
+			now := f.clock.Now().UTC()
+			err := f.store.CreateAuthCode(ctx, store.AuthCode{Hash: f.srv.codeHasher.Hash(code), ClientID: "app",
+				UserID: u.ID, RedirectURI: redirect, CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]),
+				CodeChallengeMethod: pkceS256, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(authCodeTTL)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			form := url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code},
+				"redirect_uri": {redirect}, "code_verifier": {verifier}}
+			first := f.token(form, "app", secret)
+			if first.status != http.StatusOK {
+				t.Fatalf("redemption: got %d %v, want 200", first.status, first.body)
+			}
+
+			f.clock.Advance(2 * time.Hour) // the code expired long ago; the refresh token lives
+			if _, err := f.srv.collectGarbage(ctx); err != nil {
+				t.Fatalf("collectGarbage: got %v, want nil", err)
+			}
+			if replay := f.token(form, "app", secret); replay.status != http.StatusBadRequest || replay.str("error") != oauth.ErrInvalidGrant {
+				t.Fatalf("replay: got %d %v, want 400 invalid_grant", replay.status, replay.body)
+			}
+			rt, err := f.store.GetRefreshToken(ctx, f.srv.refreshHasher.Hash(first.str("refresh_token")))
+			if err != nil || rt.RevokedAt == nil {
+				t.Fatalf("refresh token after the replay: got %+v, %v, want it revoked", rt, err)
 			}
 		})
 	}
