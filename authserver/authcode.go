@@ -173,7 +173,7 @@ var codeReplayed = revocation{secevent.InitiatedByPolicy, "authorization code re
 // access tokens covered by a revocation marker, and receivers told by a
 // session-revoked event. It logs what fails: the replay is refused anyway.
 func (s *Server) endCodeSession(ctx context.Context, ac store.AuthCode) {
-	c, err := s.cfg.Store.GetClient(ctx, ac.ClientID)
+	c, err := s.clients.get(ctx, ac.ClientID)
 	if err != nil { // the default lifetime still covers most tokens
 		s.cfg.Logger.ErrorContext(ctx, "get client of replayed authorization code", "client_id", ac.ClientID, "err", err)
 		c = store.Client{ID: ac.ClientID}

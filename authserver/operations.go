@@ -52,6 +52,7 @@ func (s *Server) setUpOperations(ctx context.Context) error {
 		return err
 	}
 	admin.afterKeyChange = s.keys.reload
+	admin.afterClientChange = s.clients.invalidate
 	s.admin = admin
 	return nil
 }

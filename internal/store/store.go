@@ -79,8 +79,11 @@ type Client struct {
 	// name the end user's network address for login throttling.
 	TrustedProxy bool
 	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// DisabledAt is when the client was last disabled; nil if never. The
+	// tokens issued to it up to then stay invalid once it is enabled again.
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Client authentication methods (RFC 7591 §2 token_endpoint_auth_method).
