@@ -63,7 +63,7 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.Client) error) (store.Client, error) {
 	var c store.Client
 	var updateErr error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var err error
 		if c, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id)); err != nil {
 			return dbError(err)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -39,7 +38,7 @@ func atNow(now, _ time.Time) []any { return []any{micros(now)} }
 // events created before eventsBefore. It returns how many records it removed.
 func (s *Store) DeleteExpired(ctx context.Context, now, eventsBefore time.Time) (int64, error) {
 	var total int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		for _, r := range expiredRecords {
 			res, err := tx.ExecContext(ctx, r.sql, r.args(now, eventsBefore)...)
 			if err != nil {
