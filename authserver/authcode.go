@@ -81,11 +81,14 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, req *tokenRequest) 
 // checkCodeBinding checks what a code is bound to (RFC 6749 §4.1.3,
 // RFC 7636 §4.6). A public client's code always has a challenge; a code
 // without one must not be redeemed with a verifier (RFC 9700 §2.1.1, against
-// PKCE downgrade).
+// PKCE downgrade). A code issued before its client was last disabled was
+// revoked with the client's tokens.
 func checkCodeBinding(ac store.AuthCode, c store.Client, redirectURI, verifier string) error {
 	switch {
 	case ac.ClientID != c.ID:
 		return errors.New("issued to another client")
+	case !issuedWhileEnabled(c, ac.CreatedAt):
+		return errors.New("issued before the client was disabled")
 	case ac.RedirectURI != redirectURI:
 		return errors.New("redirect_uri differs")
 	case ac.CodeChallenge == "" && (verifier != "" || c.Public):

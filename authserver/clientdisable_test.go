@@ -2,6 +2,8 @@ package authserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,12 +14,15 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
+	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/outbound"
 	"github.com/gatehouse-dev/gatehouse/resource"
 	"github.com/gatehouse-dev/gatehouse/ssf"
 )
+
+const webRedirect = "https://web.example/callback"
 
 // disableEnv is a fixture with clients whose tokens a test disables, an
 // introspecting resource server "rs", and a resource.Verifier that follows
@@ -26,14 +31,16 @@ type disableEnv struct {
 	*fixture
 	secrets  map[string]string
 	verifier *resource.Verifier
+	alice    store.User
 }
 
 func newDisableEnv(t *testing.T, st store.Store) *disableEnv {
 	f := newFixture(t, fixtureOptions{store: st})
 	e := &disableEnv{fixture: f, secrets: map[string]string{}}
-	f.addUser("alice", "alice-password")
+	e.alice = f.addUser("alice", "alice-password")
 	for _, spec := range []accounts.ClientSpec{
-		{ID: "web", Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}},
+		{ID: "web", Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken, oauth.GrantAuthorizationCode},
+			RedirectURIs: []string{webRedirect}},
 		{ID: "mobile", Grants: []string{oauth.GrantPassword, oauth.GrantRefreshToken}, AccessTokenFormat: store.FormatOpaque},
 		{ID: "svc", Grants: []string{oauth.GrantClientCredentials}},
 		{ID: "other", Grants: []string{oauth.GrantPassword}},
@@ -62,6 +69,23 @@ func newDisableEnv(t *testing.T, st store.Store) *disableEnv {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// newCode stores an authorization code the user was just issued for the
+// client, with a PKCE challenge, and returns the form that redeems it.
+func (f *fixture) newCode(clientID, userID, redirectURI string) url.Values {
+	f.t.Helper()
+	code, verifier := keyring.RandomToken(32), keyring.RandomToken(32)
+	sum := sha256.Sum256([]byte(verifier))
+	now := f.clock.Now().UTC()
+	err := f.store.CreateAuthCode(f.t.Context(), store.AuthCode{Hash: f.srv.codeHasher.Hash(code), ClientID: clientID,
+		UserID: userID, RedirectURI: redirectURI, CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]),
+		CodeChallengeMethod: pkceS256, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(authCodeTTL)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code},
+		"redirect_uri": {redirectURI}, "code_verifier": {verifier}}
 }
 
 // tokens are what a login or a client_credentials grant returned.
@@ -121,6 +145,7 @@ func TestDisabledClientTokens(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			e := newDisableEnv(t, openStore(t, kind))
 			web, mobile, svc, other := e.login("web"), e.login("mobile"), e.clientToken("svc"), e.login("other")
+			code := e.newCode("web", e.alice.ID, webRedirect) // issued, not yet redeemed
 			for _, at := range []string{web.access, mobile.access, svc.access, other.access} {
 				if !e.introspect("rs", at) {
 					t.Fatalf("before the disabling: got an inactive access token, want all active")
@@ -184,6 +209,9 @@ func TestDisabledClientTokens(t *testing.T) {
 			}
 			if r := e.exchange(web.access); r.str("error") != oauth.ErrInvalidGrant {
 				t.Errorf("exchange of a revoked token after enabling again: got %d %v, want invalid_grant", r.status, r.body)
+			}
+			if r := e.token(code, "web", e.secrets["web"]); r.str("error") != oauth.ErrInvalidGrant {
+				t.Errorf("code issued before the disabling, redeemed after enabling again: got %d %v, want invalid_grant", r.status, r.body)
 			}
 			fresh, freshMobile, freshSvc := e.login("web"), e.login("mobile"), e.clientToken("svc")
 			for _, at := range []string{fresh.access, freshMobile.access, freshSvc.access} {

@@ -3,8 +3,6 @@ package authserver
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
-	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -196,17 +193,7 @@ func TestGarbageCollectionKeepsRedeemedCodes(t *testing.T) {
 			const redirect = "https://app.example/callback"
 			secret := f.addClient(accounts.ClientSpec{ID: "app", RedirectURIs: []string{redirect},
 				Grants: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}})
-			code, verifier := keyring.RandomToken(32), keyring.RandomToken(32)
-			sum := sha256.Sum256([]byte(verifier))
-			now := f.clock.Now().UTC()
-			err := f.store.CreateAuthCode(ctx, store.AuthCode{Hash: f.srv.codeHasher.Hash(code), ClientID: "app",
-				UserID: u.ID, RedirectURI: redirect, CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]),
-				CodeChallengeMethod: pkceS256, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(authCodeTTL)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			form := url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code},
-				"redirect_uri": {redirect}, "code_verifier": {verifier}}
+			form := f.newCode("app", u.ID, redirect)
 			first := f.token(form, "app", secret)
 			if first.status != http.StatusOK {
 				t.Fatalf("redemption: got %d %v, want 200", first.status, first.body)
