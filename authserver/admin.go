@@ -83,6 +83,10 @@ type Admin struct {
 	// afterClientChange, if set, runs after a client is changed (the
 	// server forgets the clients it cached).
 	afterClientChange func()
+	// afterSessionRevoked, if set, runs after a session of the client is
+	// revoked (the server marks its JWT access tokens revoked, see
+	// revocation.go).
+	afterSessionRevoked func(ctx context.Context, userID, clientID, familyID string) error
 }
 
 // RotatableAlgorithms are the algorithms RotateKey can create keys for.
@@ -324,6 +328,11 @@ func (a *Admin) revokeFamily(ctx context.Context, userID, clientID, familyID, re
 	}
 	if _, err := a.cfg.Store.RevokeFamilyAccessTokens(ctx, familyID, now); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
+	}
+	if a.afterSessionRevoked != nil {
+		if err := a.afterSessionRevoked(ctx, userID, clientID, familyID); err != nil {
+			return fmt.Errorf("revoke session: %w", err)
+		}
 	}
 	data, _ := json.Marshal(map[string]string{"reason": reason})
 	a.audit(ctx, "session revoked", "sub", userID, "sid", familyID, "reason", reason)

@@ -314,3 +314,44 @@ func (s *slowClientStore) GetClient(ctx context.Context, id string) (store.Clien
 	})
 	return c, err
 }
+
+// A session revoked through the admin API — one, or all of a user's, as a
+// password change or disabling the user does — ends its JWT access tokens
+// at introspection too, as at the receivers of its session-revoked event.
+func TestAdminSessionRevocationAtIntrospection(t *testing.T) {
+	tests := []struct {
+		name   string
+		revoke func(e *disableEnv, sid string) error
+	}{
+		{"one session", func(e *disableEnv, sid string) error { return e.admin().RevokeSession(e.t.Context(), "alice", sid) }},
+		{"all sessions", func(e *disableEnv, _ string) error {
+			_, err := e.admin().RevokeSessions(e.t.Context(), "alice")
+			return err
+		}},
+		{"password set", func(e *disableEnv, _ string) error {
+			return e.admin().SetPassword(e.t.Context(), "alice", "new-password-1")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newDisableEnv(t, openStore(t, "sqlite"))
+			web, other := e.login("web"), e.login("web")
+			rt, err := e.store.GetRefreshToken(t.Context(), e.srv.refreshHasher.Hash(web.refresh))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !e.agree(web.access) {
+				t.Fatalf("before the revocation: got the JWT inactive, want active")
+			}
+			if err := tt.revoke(e, rt.FamilyID); err != nil {
+				t.Fatalf("revoke: %v", err)
+			}
+			if e.agree(web.access) {
+				t.Errorf("JWT of the revoked session: got active, want inactive at introspection and the receiver")
+			}
+			if want := tt.name == "one session"; e.agree(other.access) != want {
+				t.Errorf("JWT of the user's other session: got active=%v, want %v", !want, want)
+			}
+		})
+	}
+}

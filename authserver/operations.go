@@ -53,6 +53,7 @@ func (s *Server) setUpOperations(ctx context.Context) error {
 	}
 	admin.afterKeyChange = s.keys.reload
 	admin.afterClientChange = s.clients.invalidate
+	admin.afterSessionRevoked = s.markSessionRevoked
 	s.admin = admin
 	return nil
 }
