@@ -125,7 +125,7 @@ func (e *disableEnv) agree(jwt string) bool {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		_, err := e.verifier.Verify(e.t.Context(), jwt)
-		if err == nil == introspected {
+		if accepted := err == nil; accepted == introspected {
 			return introspected
 		}
 		if time.Now().After(deadline) {
