@@ -80,6 +80,13 @@ type Admin struct {
 	// afterKeyChange, if set, runs after a key is added or revoked (the
 	// server reloads).
 	afterKeyChange func(context.Context) error
+	// afterClientChange, if set, runs after a client is changed (the
+	// server forgets the clients it cached).
+	afterClientChange func()
+	// afterSessionRevoked, if set, runs after a session of the client is
+	// revoked (the server marks its JWT access tokens revoked, see
+	// revocation.go).
+	afterSessionRevoked func(ctx context.Context, userID, clientID, familyID string) error
 }
 
 // RotatableAlgorithms are the algorithms RotateKey can create keys for.
@@ -322,6 +329,11 @@ func (a *Admin) revokeFamily(ctx context.Context, userID, clientID, familyID, re
 	if _, err := a.cfg.Store.RevokeFamilyAccessTokens(ctx, familyID, now); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
+	if a.afterSessionRevoked != nil {
+		if err := a.afterSessionRevoked(ctx, userID, clientID, familyID); err != nil {
+			return fmt.Errorf("revoke session: %w", err)
+		}
+	}
 	data, _ := json.Marshal(map[string]string{"reason": reason})
 	a.audit(ctx, "session revoked", "sub", userID, "sid", familyID, "reason", reason)
 	return a.appendEvent(ctx, store.Event{Type: caepSessionRevoked, Subject: userID, SessionID: familyID,
@@ -377,14 +389,24 @@ func (a *Admin) CreateClient(ctx context.Context, nc adminapi.NewClient) (admina
 	return adminapi.CreatedClient{Client: clientRecord(c), Secret: secret}, nil
 }
 
-// SetClientDisabled implements adminapi.Service.
+// SetClientDisabled implements adminapi.Service. Disabling a client also
+// revokes every token issued to it so far, for good: they stay invalid once
+// the client is enabled again (see store.Client.DisabledAt), as they do at
+// the receivers of its client-disabled event.
 func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool) (adminapi.Client, error) {
 	c, err := a.cfg.Store.UpdateClient(ctx, id, func(c *store.Client) error {
-		c.Disabled, c.UpdatedAt = disabled, a.cfg.Now().UTC()
+		now := a.cfg.Now().UTC()
+		c.Disabled, c.UpdatedAt = disabled, now
+		if disabled {
+			c.DisabledAt = &now
+		}
 		return nil
 	})
 	if err != nil {
 		return adminapi.Client{}, apiError(fmt.Errorf("client %q: %w", id, err))
+	}
+	if a.afterClientChange != nil {
+		a.afterClientChange()
 	}
 	a.audit(ctx, "client updated", "client_id", id, "disabled", disabled)
 	if disabled {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/secevent"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -32,8 +33,9 @@ const pkceS256 = "S256"
 //
 // A code has exactly one attempt: it is redeemed atomically before its
 // bindings (client, redirect URI, code verifier) are checked, so a wrong
-// verifier cannot be retried. Presenting it again fails and revokes the
-// session the first redemption started (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+// verifier cannot be retried. Presenting it again fails and ends the
+// session the first redemption started (RFC 6749 §4.1.2, RFC 9700 §4.2.4),
+// however late: the store keeps a redeemed code while that session lives.
 func (s *Server) authorizationCodeGrant(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
 	code, redirectURI, verifier := req.form.Get("code"), req.form.Get("redirect_uri"), req.form.Get("code_verifier")
 	switch {
@@ -72,18 +74,21 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, req *tokenRequest) 
 	if err != nil {
 		return nil, err
 	}
-	s.markRedeemed(ctx, family, now)
+	s.markRedeemed(ctx, ac, family, now)
 	return resp, nil
 }
 
 // checkCodeBinding checks what a code is bound to (RFC 6749 §4.1.3,
 // RFC 7636 §4.6). A public client's code always has a challenge; a code
 // without one must not be redeemed with a verifier (RFC 9700 §2.1.1, against
-// PKCE downgrade).
+// PKCE downgrade). A code issued before its client was last disabled was
+// revoked with the client's tokens.
 func checkCodeBinding(ac store.AuthCode, c store.Client, redirectURI, verifier string) error {
 	switch {
 	case ac.ClientID != c.ID:
 		return errors.New("issued to another client")
+	case !issuedWhileEnabled(c, ac.CreatedAt):
+		return errors.New("issued before the client was disabled")
 	case ac.RedirectURI != redirectURI:
 		return errors.New("redirect_uri differs")
 	case ac.CodeChallenge == "" && (verifier != "" || c.Public):
@@ -138,11 +143,12 @@ func unreserved(v string) bool {
 func replayMarker(family string) string { return "authorization-code-session:" + family }
 
 // markRedeemed is called once the first redemption's tokens are stored.
-func (s *Server) markRedeemed(ctx context.Context, family string, now time.Time) {
+func (s *Server) markRedeemed(ctx context.Context, ac store.AuthCode, family string, now time.Time) {
 	err := s.cfg.Store.UseJTI(ctx, replayMarker(family), now.Add(replayMarkerTTL), now)
 	switch {
 	case errors.Is(err, store.ErrAlreadyExists): // a replay came first
-		s.revokeFamily(ctx, family, now, "authorization code replayed during redemption")
+		ac.FamilyID = family
+		s.endCodeSession(ctx, ac)
 	case err != nil:
 		s.cfg.Logger.ErrorContext(ctx, "mark authorization code redeemed", "sid", family, "err", err)
 	}
@@ -159,18 +165,24 @@ func (s *Server) revokeReplayedCode(ctx context.Context, ac store.AuthCode, now 
 	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 		s.cfg.Logger.ErrorContext(ctx, "mark authorization code replayed", "sid", ac.FamilyID, "err", err)
 	}
-	s.revokeFamily(ctx, ac.FamilyID, now, "authorization code replayed")
+	s.endCodeSession(ctx, ac)
 }
 
-// revokeFamily revokes a session's refresh tokens and opaque access tokens.
-func (s *Server) revokeFamily(ctx context.Context, family string, now time.Time, reason string) {
-	n, err := s.cfg.Store.RevokeRefreshFamily(ctx, family, now)
-	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "revoke refresh family", "sid", family, "err", err)
+// codeReplayed is why a replayed code's session ends.
+var codeReplayed = revocation{secevent.InitiatedByPolicy, "authorization code replayed"}
+
+// endCodeSession ends the session ac's first redemption started, as
+// logout would: its refresh and opaque access tokens are revoked, its JWT
+// access tokens covered by a revocation marker, and receivers told by a
+// session-revoked event. It logs what fails: the replay is refused anyway.
+func (s *Server) endCodeSession(ctx context.Context, ac store.AuthCode) {
+	c, err := s.clients.get(ctx, ac.ClientID)
+	if err != nil { // the default lifetime still covers most tokens
+		s.cfg.Logger.ErrorContext(ctx, "get client of replayed authorization code", "client_id", ac.ClientID, "err", err)
+		c = store.Client{ID: ac.ClientID}
 	}
-	m, err := s.cfg.Store.RevokeFamilyAccessTokens(ctx, family, now)
-	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "revoke access tokens", "sid", family, "err", err)
+	rt := store.RefreshToken{FamilyID: ac.FamilyID, ClientID: ac.ClientID, UserID: ac.UserID}
+	if err := s.endSession(ctx, c, rt, codeReplayed); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "end session of replayed authorization code", "sid", ac.FamilyID, "err", err)
 	}
-	s.audit(ctx, "session revoked", "sid", family, "reason", reason, "refresh_tokens", n, "access_tokens", m)
 }

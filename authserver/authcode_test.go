@@ -523,24 +523,64 @@ func TestExpiredCode(t *testing.T) {
 	}
 }
 
+// A replayed code ends the session its first redemption started, however
+// late the replay comes (RFC 6749 §4.1.2, RFC 9700 §4.2.4): the refresh
+// token is revoked, and so is the access token, at introspection.
 func TestCodeReplayRevokesSession(t *testing.T) {
-	e := newFlowEnv(t)
-	code, verifier := e.codeFor(spaClient, "openid")
-	status, first := e.exchange(code, verifier, e.callback)
+	tests := []struct {
+		name  string
+		delay time.Duration // between the redemption and the replay
+	}{
+		{"at once", 0},
+		{"after the code expired", 61 * time.Second},
+		{"four minutes later", 4 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newFlowEnv(t)
+			code, verifier := e.codeFor(spaClient, "openid")
+			status, first := e.exchange(code, verifier, e.callback)
+			if status != http.StatusOK {
+				t.Fatalf("first redemption: got %d %v, want 200", status, first)
+			}
+			at := first["access_token"].(string)
+			if !e.active(at) {
+				t.Fatalf("access token of the first redemption: got inactive before the replay, want active")
+			}
+			e.clock.Advance(tt.delay)
+			status, second := e.exchange(code, verifier, e.callback)
+			if status != http.StatusBadRequest || second["error"] != "invalid_grant" {
+				t.Fatalf("second redemption: got %d %v, want 400 invalid_grant", status, second)
+			}
+			rt := first["refresh_token"].(string)
+			e.checkRevoked(rt)
+			status, body, _ := e.tokenPost(url.Values{"grant_type": {"refresh_token"}, "client_id": {spaClient},
+				"refresh_token": {rt}}, nil)
+			if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+				t.Fatalf("refresh after the replay: got %d %v, want 400 invalid_grant", status, body)
+			}
+			if e.active(at) {
+				t.Errorf("access token of the first redemption: got active after the replay, want inactive")
+			}
+		})
+	}
+}
+
+// active introspects token as the confidential web client and reports
+// whether the server says it is active.
+func (e *flowEnv) active(token string) bool {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(webClient, url.QueryEscape(e.secrets[webClient]))
+	status, body, _ := doJSON(e.t, req)
 	if status != http.StatusOK {
-		t.Fatalf("first redemption: got %d %v, want 200", status, first)
+		e.t.Fatalf("introspect: got %d %v, want 200", status, body)
 	}
-	status, second := e.exchange(code, verifier, e.callback)
-	if status != http.StatusBadRequest || second["error"] != "invalid_grant" {
-		t.Fatalf("second redemption: got %d %v, want 400 invalid_grant", status, second)
-	}
-	rt := first["refresh_token"].(string)
-	e.checkRevoked(rt)
-	status, body, _ := e.tokenPost(url.Values{"grant_type": {"refresh_token"}, "client_id": {spaClient},
-		"refresh_token": {rt}}, nil)
-	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
-		t.Fatalf("refresh after the replay: got %d %v, want 400 invalid_grant", status, body)
-	}
+	return body["active"] == true
 }
 
 // checkRevoked checks the refresh token is stored as revoked.

@@ -102,6 +102,9 @@ func (s *Server) refreshGrant(ctx context.Context, req *tokenRequest) (*oauth.To
 		s.audit(ctx, "refresh token presented by another client", "client_id", req.client.ID, "sid", old.FamilyID)
 		return nil, invalid
 	}
+	if !issuedWhileEnabled(req.client, old.CreatedAt) { // revoked by the client's disabling
+		return nil, invalid
+	}
 	for _, sc := range req.scopes {
 		if !slices.Contains(old.Scopes, sc) {
 			return nil, oauth.Errorf(oauth.ErrInvalidScope, "scope %q was not granted", sc)

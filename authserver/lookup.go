@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -32,7 +33,8 @@ type foundToken struct {
 	opaque  *store.AccessToken  // set for an opaque access token
 	refresh *store.RefreshToken // set for a refresh token
 	// active: unexpired, unrevoked, its session not revoked, its user
-	// neither deleted nor disabled.
+	// neither deleted nor disabled, its client enabled and not disabled
+	// since the token was issued.
 	active bool
 }
 
@@ -127,9 +129,17 @@ func unverifiedAudience(raw string) []string {
 	return c.Audience
 }
 
-// stillValid checks what can end an unexpired access token early: a
-// revocation marker, and its user deleted or disabled.
+// stillValid checks what can end an unexpired access token early: its
+// client disabled since it was issued, a revocation marker, and its user
+// deleted or disabled.
 func (s *Server) stillValid(ctx context.Context, c *jose.Claims, jwt bool) (bool, error) {
+	var iat time.Time
+	if c.IssuedAt != nil {
+		iat = c.IssuedAt.Time()
+	}
+	if ok, err := s.clientAllows(ctx, c.ClientID, iat); !ok || err != nil {
+		return false, err
+	}
 	revoked, err := s.revoked(ctx, c, jwt)
 	if err != nil || revoked {
 		return false, err
@@ -165,8 +175,11 @@ func (s *Server) findRefreshToken(ctx context.Context, raw string) (*foundToken,
 		AuthTime: jose.NewNumericDate(rt.AuthTime),
 	}
 	t := &foundToken{use: useRefresh, claims: c, refresh: &rt, active: rt.Active(s.cfg.Now())}
-	if !t.active {
-		return t, nil
+	if t.active {
+		t.active, err = s.clientAllows(ctx, rt.ClientID, rt.CreatedAt)
+	}
+	if !t.active || err != nil {
+		return t, err
 	}
 	u, err := s.cfg.Store.GetUserByID(ctx, rt.UserID)
 	switch {
@@ -179,4 +192,28 @@ func (s *Server) findRefreshToken(ctx context.Context, raw string) (*foundToken,
 		c.Username, c.Roles = u.Username, u.Roles
 	}
 	return t, nil
+}
+
+// clientAllows reports whether a token issued to the client clientID at
+// issuedAt may still be used as far as its client goes: the client exists,
+// and is enabled and was not disabled since (see issuedWhileEnabled).
+func (s *Server) clientAllows(ctx context.Context, clientID string, issuedAt time.Time) (bool, error) {
+	c, err := s.clients.get(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get client: %w", err)
+	}
+	return issuedWhileEnabled(c, issuedAt), nil
+}
+
+// issuedWhileEnabled reports whether a token c was issued at issuedAt
+// survives c's disabling: only if c is enabled now and issuedAt is after
+// the last time c was disabled. Enabling a client again does not bring
+// its earlier tokens back, just as the receivers of its client-disabled
+// event keep refusing them; a token issued in the very second of the
+// disabling (a JWT's iat has whole seconds) counts as issued before it.
+func issuedWhileEnabled(c store.Client, issuedAt time.Time) bool {
+	return !c.Disabled && (c.DisabledAt == nil || issuedAt.After(*c.DisabledAt))
 }

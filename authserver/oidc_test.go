@@ -68,7 +68,19 @@ func TestUserinfoErrors(t *testing.T) {
 		}
 		return body
 	}
-	oidcTokens, noOpenID := passwordGrant("openid"), passwordGrant("orders")
+	oidcTokens, noOpenID, revoked := passwordGrant("openid"), passwordGrant("orders"), passwordGrant("openid")
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/revoke",
+		strings.NewReader(url.Values{"token": {revoked["access_token"].(string)}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(basic[0], url.QueryEscape(basic[1]))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: got %d, want 200", resp.StatusCode)
+	}
 	tests := []struct {
 		name          string
 		authorization string
@@ -81,6 +93,7 @@ func TestUserinfoErrors(t *testing.T) {
 		{"unknown opaque token", "Bearer " + strings.Repeat("x", 43), 401, "invalid_token"},
 		{"an ID token", "Bearer " + oidcTokens["id_token"].(string), 401, "invalid_token"},
 		{"token without openid", "Bearer " + noOpenID["access_token"].(string), 403, "insufficient_scope"},
+		{"revoked token", "Bearer " + revoked["access_token"].(string), 401, "invalid_token"},
 		{"valid token", "Bearer " + oidcTokens["access_token"].(string), 200, ""},
 	}
 	for _, tt := range tests {

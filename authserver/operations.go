@@ -52,6 +52,8 @@ func (s *Server) setUpOperations(ctx context.Context) error {
 		return err
 	}
 	admin.afterKeyChange = s.keys.reload
+	admin.afterClientChange = s.clients.invalidate
+	admin.afterSessionRevoked = s.markSessionRevoked
 	s.admin = admin
 	return nil
 }

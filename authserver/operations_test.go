@@ -182,6 +182,38 @@ func TestGarbageCollection(t *testing.T) {
 	}
 }
 
+// Garbage collection keeps a redeemed authorization code while its session
+// lives, so a replay long after the code expired still ends the session.
+func TestGarbageCollectionKeepsRedeemedCodes(t *testing.T) {
+	for _, kind := range storeKinds() {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t, fixtureOptions{store: openStore(t, kind)})
+			ctx := t.Context()
+			u := f.addUser("alice", "alice-password")
+			const redirect = "https://app.example/callback"
+			secret := f.addClient(accounts.ClientSpec{ID: "app", RedirectURIs: []string{redirect},
+				Grants: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}})
+			form := f.newCode("app", u.ID, redirect)
+			first := f.token(form, "app", secret)
+			if first.status != http.StatusOK {
+				t.Fatalf("redemption: got %d %v, want 200", first.status, first.body)
+			}
+
+			f.clock.Advance(2 * time.Hour) // the code expired long ago; the refresh token lives
+			if _, err := f.srv.collectGarbage(ctx); err != nil {
+				t.Fatalf("collectGarbage: got %v, want nil", err)
+			}
+			if replay := f.token(form, "app", secret); replay.status != http.StatusBadRequest || replay.str("error") != oauth.ErrInvalidGrant {
+				t.Fatalf("replay: got %d %v, want 400 invalid_grant", replay.status, replay.body)
+			}
+			rt, err := f.store.GetRefreshToken(ctx, f.srv.refreshHasher.Hash(first.str("refresh_token")))
+			if err != nil || rt.RevokedAt == nil {
+				t.Fatalf("refresh token after the replay: got %+v, %v, want it revoked", rt, err)
+			}
+		})
+	}
+}
+
 // Events live at least as long as the longest access token, whatever
 // EventRetention says.
 func TestEventRetentionCoversTokenLifetimes(t *testing.T) {

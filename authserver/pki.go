@@ -170,6 +170,17 @@ func (s *Server) serviceCaller(ctx context.Context, r *http.Request, what string
 		return store.Client{}, nil, &oauth.Error{Code: oauth.ErrInvalidToken, Description: errBindingMismatch,
 			Challenge: oauth.BearerChallenge(pkiRealm, oauth.ErrInvalidToken, errBindingMismatch)}
 	}
+	// Revoked tokens, and tokens issued before the client was last
+	// disabled, as at introspection.
+	valid, err := s.stillValid(ctx, claims, true)
+	if err != nil {
+		return store.Client{}, nil, s.internal(ctx, "check access token", err)
+	}
+	if !valid {
+		const desc = "the access token has been revoked"
+		return store.Client{}, nil, &oauth.Error{Code: oauth.ErrInvalidToken, Description: desc,
+			Challenge: oauth.BearerChallenge(pkiRealm, oauth.ErrInvalidToken, desc)}
+	}
 	denied := &oauth.Error{Code: oauth.ErrAccessDenied,
 		Description: "only an enabled client's own client_credentials token may " + what}
 	if claims.ClientID == "" || claims.Subject != claims.ClientID || claims.SessionID != "" || claims.Username != "" {

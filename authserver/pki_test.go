@@ -283,3 +283,43 @@ func TestPKIEndpointAbsentWithoutCA(t *testing.T) {
 		t.Fatalf("got HTTP %d, want 404", resp.StatusCode)
 	}
 }
+
+// TestPKIIssueRefusesRevokedToken: a service token revoked at the RFC 7009
+// endpoint gets no certificate, though its signature and exp are fine.
+func TestPKIIssueRefusesRevokedToken(t *testing.T) {
+	ps := newPKIServer(t, true)
+	issue := func(token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, ps.url+"/pki/v1/issue", bytes.NewReader(newCSR(t, &x509.CertificateRequest{})))
+		req.Header.Set("Content-Type", pki.ContentTypeCSR)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error
+	}
+	token := ps.serviceToken(t, "orders")
+	if status, code := issue(token); status != http.StatusOK {
+		t.Fatalf("before revocation: got %d %s, want 200", status, code)
+	}
+	req, _ := http.NewRequest(http.MethodPost, ps.url+"/oauth2/revoke", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("orders", ps.secrets["orders"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: got %d, want 200", resp.StatusCode)
+	}
+	if status, code := issue(token); status != http.StatusUnauthorized || code != oauth.ErrInvalidToken {
+		t.Errorf("after revocation: got %d %q, want 401 invalid_token", status, code)
+	}
+	if status, code := issue(ps.serviceToken(t, "orders")); status != http.StatusOK {
+		t.Errorf("a new token: got %d %s, want 200", status, code)
+	}
+}

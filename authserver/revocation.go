@@ -114,14 +114,33 @@ func (s *Server) mark(ctx context.Context, key string, until time.Time, why revo
 	if err := s.appendEvent(ctx, e, why, now); err != nil {
 		return err
 	}
-	err = s.cfg.Store.CreateAccessToken(ctx, store.AccessToken{
-		Hash: hash, ClientID: e.ClientID, Subject: e.Subject, Claims: []byte(`{}`),
+	return s.putMarker(ctx, hash, until, e.ClientID, e.Subject, now)
+}
+
+// putMarker stores the revocation marker with that hash until until; one
+// already there is kept.
+func (s *Server) putMarker(ctx context.Context, hash string, until time.Time, clientID, subject string, now time.Time) error {
+	err := s.cfg.Store.CreateAccessToken(ctx, store.AccessToken{
+		Hash: hash, ClientID: clientID, Subject: subject, Claims: []byte(`{}`),
 		CreatedAt: now, ExpiresAt: until.UTC(), RevokedAt: &now,
 	})
 	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 		return fmt.Errorf("store revocation marker: %w", err)
 	}
 	return nil
+}
+
+// markSessionRevoked stores the marker of a session the Admin revoked (it
+// records the event itself), so that introspection refuses the session's
+// JWT access tokens as the receivers of that event do.
+func (s *Server) markSessionRevoked(ctx context.Context, userID, clientID, familyID string) error {
+	c, err := s.clients.get(ctx, clientID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("get client: %w", err)
+	}
+	now := s.cfg.Now().UTC()
+	until := now.Add(s.accessTTL(c) + jose.DefaultLeeway) // as in endSession
+	return s.putMarker(ctx, s.revocationHasher.Hash(sessionMarker(familyID)), until, clientID, userID, now)
 }
 
 func (s *Server) appendEvent(ctx context.Context, e store.Event, why revocation, now time.Time) error {

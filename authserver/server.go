@@ -166,6 +166,7 @@ type Server struct {
 	hashSem chan struct{}
 	admin   *Admin
 	metrics *metrics
+	clients *clientCache
 	// dummyHash is a hash of a random password under PasswordParams: an
 	// unknown user is checked against it, so it costs what a wrong password
 	// costs.
@@ -208,6 +209,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg:             cfg,
 		mux:             http.NewServeMux(),
 		hashSem:         make(chan struct{}, cfg.MaxHashConcurrency),
+		clients:         newClientCache(cfg.Store, cfg.Now),
 		refreshHasher:   cfg.Keyring.Hasher(keyring.PurposeRefreshToken),
 		successorHasher: cfg.Keyring.Hasher(keyring.PurposeSuccessor),
 		secretHasher:    cfg.Keyring.Hasher(keyring.PurposeClientSecret),

@@ -138,7 +138,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		return store.Client{}, err
 	}
 	fail := &oauth.Error{Code: oauth.ErrInvalidClient, Description: "client authentication failed", Challenge: cred.challenge}
-	c, err := s.cfg.Store.GetClient(ctx, cred.id)
+	c, err := s.clients.get(ctx, cred.id)
 	if errors.Is(err, store.ErrNotFound) {
 		s.secretHasher.Verify(cred.secret, strings.Repeat("0", 64)) // same cost as a wrong secret
 		s.audit(ctx, "client authentication failed", "client_id", cred.id, "reason", "unknown client")

@@ -46,12 +46,21 @@ func (s *Server) userinfo(r *http.Request) (*userClaims, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return nil, errNoToken
 	}
-	c, err := s.verifyAccessToken(ctx, strings.TrimSpace(raw))
+	raw = strings.TrimSpace(raw)
+	c, err := s.verifyAccessToken(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
 	if !presentedBy(r, c.Cnf) {
 		return nil, oauth.Errorf(oauth.ErrInvalidToken, errBindingMismatch)
+	}
+	// Revoked sessions and tokens, and disabled clients, as at introspection.
+	valid, err := s.stillValid(ctx, c, strings.Count(raw, ".") == 2)
+	if err != nil {
+		return nil, s.internal(ctx, "check access token", err)
+	}
+	if !valid {
+		return nil, errInvalidToken
 	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, scopeOpenID) {

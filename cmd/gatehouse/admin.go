@@ -228,8 +228,8 @@ func newClientCommand() *cobra.Command {
 		}
 	}
 	cmd.AddCommand(add, list,
-		setDisabled("disable", "Disable a client: it can no longer authenticate", "disabled", true),
-		setDisabled("enable", "Enable a disabled client", "enabled", false))
+		setDisabled("disable", "Disable a client: it can no longer authenticate, and every token issued to it so far is revoked", "disabled", true),
+		setDisabled("enable", "Enable a disabled client (tokens revoked by disabling it stay revoked)", "enabled", false))
 	return cmd
 }
 

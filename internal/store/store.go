@@ -84,8 +84,11 @@ type Client struct {
 	// one are refused.
 	CertificateBound bool
 	Disabled         bool
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// DisabledAt is when the client was last disabled; nil if never. The
+	// tokens issued to it up to then stay invalid once it is enabled again.
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Client authentication methods (RFC 7591 §2 token_endpoint_auth_method).
@@ -284,9 +287,9 @@ type Store interface {
 	// RedeemAuthCode atomically redeems the code with that hash at now,
 	// recording familyID, and returns the code as stored before:
 	//   - unknown hash: ErrNotFound;
+	//   - already redeemed, expired or not: ErrReused, with the code (its
+	//     FamilyID names what the first redemption issued);
 	//   - expired at now: ErrInactive;
-	//   - already redeemed: ErrReused, with the code (its FamilyID names what
-	//     the first redemption issued);
 	//   - otherwise: marks it redeemed and returns it with a nil error.
 	// Of concurrent redemptions of one code exactly one succeeds.
 	RedeemAuthCode(ctx context.Context, hash string, now time.Time, familyID string) (AuthCode, error)
@@ -336,11 +339,14 @@ type Store interface {
 	JoinTokens
 
 	// DeleteExpired removes what can no longer be used at now: expired
-	// authorization codes, refresh tokens, opaque access tokens, one-time
-	// identifiers, join tokens and throttle states (a state expires once its last
-	// failure is older than the window RecordLoginFailure was given and its
-	// lock has passed), and events created before eventsBefore. It returns
-	// how many records it removed.
+	// refresh tokens, opaque access tokens, one-time identifiers, join
+	// tokens and throttle states (a state expires once its last failure is
+	// older than the window RecordLoginFailure was given and its lock has
+	// passed), and events created before eventsBefore. An expired
+	// authorization code goes if it was never redeemed; a redeemed one is
+	// kept for its replays to revoke what it issued (RFC 6749 §4.1.2) until
+	// it expired before eventsBefore and no refresh token of its family is
+	// unrevoked and unexpired at now. It returns how many records it removed.
 	DeleteExpired(ctx context.Context, now, eventsBefore time.Time) (int64, error)
 
 	// Close releases the store's connections.

@@ -12,15 +12,15 @@ import (
 
 const clientColumns = `id, secret_hash, public, grants, scopes, redirect_uris, audience,
 	access_token_format, auth_method, jwks, access_token_ttl, refresh_token_ttl, refresh_absolute_ttl,
-	exchange_audiences, trusted_proxy, certificate_bound, disabled, created_at, updated_at`
+	exchange_audiences, trusted_proxy, certificate_bound, disabled, disabled_at, created_at, updated_at`
 
 // CreateClient inserts c; store.ErrAlreadyExists if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		c.ID, c.SecretHash, c.Public, list(c.Grants), list(c.Scopes), list(c.RedirectURIs), list(c.Audience),
 		c.AccessTokenFormat, c.AuthMethod, c.JWKS, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
-		int64(c.RefreshAbsoluteTTL), list(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled,
+		int64(c.RefreshAbsoluteTTL), list(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, c.DisabledAt,
 		c.CreatedAt, c.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, dbError(err))
@@ -70,12 +70,13 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.
 			SET secret_hash = $2, public = $3, grants = $4, scopes = $5, redirect_uris = $6, audience = $7,
 				access_token_format = $8, auth_method = $9, jwks = $10, access_token_ttl = $11,
 				refresh_token_ttl = $12, refresh_absolute_ttl = $13, exchange_audiences = $14,
-				trusted_proxy = $15, disabled = $16, created_at = $17, updated_at = $18, certificate_bound = $19
+				trusted_proxy = $15, disabled = $16, disabled_at = $17, created_at = $18, updated_at = $19,
+				certificate_bound = $20
 			WHERE id = $1 RETURNING `+clientColumns,
 			id, c.SecretHash, c.Public, list(c.Grants), list(c.Scopes), list(c.RedirectURIs), list(c.Audience),
 			c.AccessTokenFormat, c.AuthMethod, c.JWKS, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
-			int64(c.RefreshAbsoluteTTL), list(c.ExchangeAudiences), c.TrustedProxy, c.Disabled, c.CreatedAt, c.UpdatedAt,
-			c.CertificateBound))
+			int64(c.RefreshAbsoluteTTL), list(c.ExchangeAudiences), c.TrustedProxy, c.Disabled, c.DisabledAt,
+			c.CreatedAt, c.UpdatedAt, c.CertificateBound))
 		return err
 	})
 	switch {
@@ -95,7 +96,7 @@ func scanClient(row pgx.Row) (store.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Public, &c.Grants, &c.Scopes, &c.RedirectURIs, &c.Audience,
 		&c.AccessTokenFormat, &c.AuthMethod, &c.JWKS, &accessTTL, &refreshTTL, &refreshAbsoluteTTL,
-		&c.ExchangeAudiences, &c.TrustedProxy, &c.CertificateBound, &c.Disabled, &c.CreatedAt, &c.UpdatedAt)
+		&c.ExchangeAudiences, &c.TrustedProxy, &c.CertificateBound, &c.Disabled, &c.DisabledAt, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -103,6 +104,7 @@ func scanClient(row pgx.Row) (store.Client, error) {
 	c.ExchangeAudiences = fromList(c.ExchangeAudiences)
 	c.AccessTokenTTL, c.RefreshTokenTTL = time.Duration(accessTTL), time.Duration(refreshTTL)
 	c.RefreshAbsoluteTTL = time.Duration(refreshAbsoluteTTL)
+	c.DisabledAt = utc(c.DisabledAt)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, nil
 }

@@ -54,12 +54,14 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 }
 
 // redeemable reports why c cannot be redeemed at now, or nil if it can.
+// Reuse comes before expiry: a replay must be told apart from a late first
+// redemption whenever it comes.
 func redeemable(c store.AuthCode, now time.Time) error {
 	switch {
-	case !now.Before(c.ExpiresAt):
-		return store.ErrInactive
 	case c.RedeemedAt != nil:
 		return store.ErrReused
+	case !now.Before(c.ExpiresAt):
+		return store.ErrInactive
 	}
 	return nil
 }

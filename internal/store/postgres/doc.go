@@ -14,6 +14,11 @@
 // so IDs commit in increasing order and a reader following the log never
 // misses one.
 //
+// Every query runs as a statement that pgx prepares once per connection and
+// keeps in its statement cache (pgx.QueryExecModeCacheStatement, the
+// default mode; a DSN may choose another with default_query_exec_mode), so
+// the hot point queries are not parsed and planned anew each time.
+//
 // Times are timestamptz (microsecond precision) and come back in UTC;
 // durations are bigint nanoseconds; lists are text arrays; optional
 // documents are bytea, NULL when nil. The schema is embedded and migrated by

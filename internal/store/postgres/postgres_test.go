@@ -158,3 +158,14 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Errorf("GetClient after migrating: got %+v, want %+v", got, want)
 	}
 }
+
+// The store keeps pgx's default statement cache: every query is prepared
+// once per connection, not parsed and planned on every call.
+func TestPoolCachesStatements(t *testing.T) {
+	s := open(t, newSchema(t, testDSN(t)))
+	mode, capacity := postgres.StatementCache(s)
+	if mode != pgx.QueryExecModeCacheStatement || capacity < 64 {
+		t.Fatalf("got mode %v with a cache of %d, want %v with room for every query of the store",
+			mode, capacity, pgx.QueryExecModeCacheStatement)
+	}
+}

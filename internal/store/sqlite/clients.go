@@ -11,16 +11,16 @@ import (
 
 const clientColumns = `id, secret_hash, public, grants, scopes, redirect_uris, audience,
 	access_token_format, auth_method, jwks, access_token_ttl, refresh_token_ttl, refresh_absolute_ttl,
-	exchange_audiences, trusted_proxy, certificate_bound, disabled, created_at, updated_at`
+	exchange_audiences, trusted_proxy, certificate_bound, disabled, disabled_at, created_at, updated_at`
 
 // CreateClient inserts c; store.ErrAlreadyExists if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.write.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.SecretHash, c.Public, encodeList(c.Grants), encodeList(c.Scopes),
 		encodeList(c.RedirectURIs), encodeList(c.Audience), c.AccessTokenFormat,
 		c.AuthMethod, nullBlob(c.JWKS), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshAbsoluteTTL),
-		encodeList(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt))
+		encodeList(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, nullMicros(c.DisabledAt), micros(c.CreatedAt), micros(c.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, dbError(err))
 	}
@@ -63,7 +63,7 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.Client) error) (store.Client, error) {
 	var c store.Client
 	var updateErr error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var err error
 		if c, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id)); err != nil {
 			return dbError(err)
@@ -76,12 +76,13 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.
 			SET secret_hash = ?, public = ?, grants = ?, scopes = ?, redirect_uris = ?, audience = ?,
 				access_token_format = ?, auth_method = ?, jwks = ?, access_token_ttl = ?, refresh_token_ttl = ?,
 				refresh_absolute_ttl = ?, exchange_audiences = ?, trusted_proxy = ?, certificate_bound = ?, disabled = ?,
-				created_at = ?, updated_at = ?
+				disabled_at = ?, created_at = ?, updated_at = ?
 			WHERE id = ? RETURNING `+clientColumns,
 			c.SecretHash, c.Public, encodeList(c.Grants), encodeList(c.Scopes),
 			encodeList(c.RedirectURIs), encodeList(c.Audience), c.AccessTokenFormat,
 			c.AuthMethod, nullBlob(c.JWKS), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshAbsoluteTTL),
-			encodeList(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt), id))
+			encodeList(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, nullMicros(c.DisabledAt), micros(c.CreatedAt),
+			micros(c.UpdatedAt), id))
 		return err
 	})
 	switch {
@@ -101,10 +102,11 @@ func scanClient(row scanner) (store.Client, error) {
 		jwks                                                      sql.Null[[]byte]
 		accessTTL, refreshTTL, refreshAbsoluteTTL                 int64
 		created, updated                                          int64
+		disabledAt                                                sql.NullInt64
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &redirectURIs, &audience,
 		&c.AccessTokenFormat, &c.AuthMethod, &jwks, &accessTTL, &refreshTTL, &refreshAbsoluteTTL,
-		&exchangeAudiences, &c.TrustedProxy, &c.CertificateBound, &c.Disabled, &created, &updated)
+		&exchangeAudiences, &c.TrustedProxy, &c.CertificateBound, &c.Disabled, &disabledAt, &created, &updated)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -123,6 +125,7 @@ func scanClient(row scanner) (store.Client, error) {
 	c.JWKS = fromNullBlob(jwks)
 	c.AccessTokenTTL, c.RefreshTokenTTL = time.Duration(accessTTL), time.Duration(refreshTTL)
 	c.RefreshAbsoluteTTL = time.Duration(refreshAbsoluteTTL)
+	c.DisabledAt = fromNullMicros(disabledAt)
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return c, nil
 }

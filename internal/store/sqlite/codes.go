@@ -31,7 +31,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 // With store.ErrReused it returns the code as the first redemption left it.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, familyID string) (store.AuthCode, error) {
 	var c store.AuthCode
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var err error
 		if c, err = scanCode(tx.QueryRowContext(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = ?`, hash)); err != nil {
 			return dbError(err)
@@ -53,12 +53,14 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 }
 
 // redeemable reports why c cannot be redeemed at now, or nil if it can.
+// Reuse comes before expiry: a replay must be told apart from a late first
+// redemption whenever it comes.
 func redeemable(c store.AuthCode, now time.Time) error {
 	switch {
-	case !now.Before(c.ExpiresAt):
-		return store.ErrInactive
 	case c.RedeemedAt != nil:
 		return store.ErrReused
+	case !now.Before(c.ExpiresAt):
+		return store.ErrInactive
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func (s *Store) GetJoinToken(ctx context.Context, hash string) (store.JoinToken,
 // transaction, following the rules of store.JoinTokens.UseJoinToken.
 func (s *Store) UseJoinToken(ctx context.Context, hash string, now time.Time) (store.JoinToken, error) {
 	var t store.JoinToken
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var err error
 		if t, err = scanJoinToken(tx.QueryRowContext(ctx, `SELECT `+joinTokenColumns+` FROM join_tokens WHERE hash = ?`, hash)); err != nil {
 			return dbError(err)

@@ -48,7 +48,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 func (s *Store) UpdateSigningKey(ctx context.Context, id string, update func(*store.SigningKey) error) (store.SigningKey, error) {
 	var k store.SigningKey
 	var updateErr error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var err error
 		if k, err = scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM signing_keys WHERE id = ?`, id)); err != nil {
 			return dbError(err)

@@ -18,14 +18,14 @@ func TestConnectionSettings(t *testing.T) {
 		pragma string
 		want   string
 	}{
-		{"write", s.write, "journal_mode", "wal"},
-		{"write", s.write, "foreign_keys", "1"},
-		{"write", s.write, "busy_timeout", "10000"},
-		{"write", s.write, "query_only", "0"},
-		{"read", s.read, "journal_mode", "wal"},
-		{"read", s.read, "foreign_keys", "1"},
-		{"read", s.read, "busy_timeout", "10000"},
-		{"read", s.read, "query_only", "1"},
+		{"write", s.write.DB, "journal_mode", "wal"},
+		{"write", s.write.DB, "foreign_keys", "1"},
+		{"write", s.write.DB, "busy_timeout", "10000"},
+		{"write", s.write.DB, "query_only", "0"},
+		{"read", s.read.DB, "journal_mode", "wal"},
+		{"read", s.read.DB, "foreign_keys", "1"},
+		{"read", s.read.DB, "busy_timeout", "10000"},
+		{"read", s.read.DB, "query_only", "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.conn+"/"+tt.pragma, func(t *testing.T) {

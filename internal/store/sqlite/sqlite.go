@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -26,13 +27,19 @@ const busyTimeout = 10_000
 //
 // A Store writes through a single connection, so its writers queue in
 // order rather than poll for SQLite's lock. Reads use a pool of read-only
-// connections and never wait for writes. The update callbacks of the Update
-// methods run inside the write transaction: they must be quick and must not
-// call the Store.
+// connections and never wait for writes. Every query runs as a statement
+// prepared once per connection (see prepared.go). The update callbacks of
+// the Update methods run inside the write transaction: they must be quick
+// and must not call the Store.
 type Store struct {
-	read  *sql.DB // read-only connections
-	write *sql.DB // one connection, for every write
+	read  *db // read-only connections
+	write *db // one connection, for every write
 }
+
+// idleReaders is how many read connections the pool keeps open between
+// requests (database/sql keeps 2 by default): opening a connection costs
+// far more than a query, and each keeps its own prepared statements.
+func idleReaders() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
 // Open opens the SQLite database at path, creating the file (mode 0600) and
 // its parent directory (mode 0700) when they are missing, and migrates its
@@ -48,16 +55,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := createFile(abs); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
-	s := &Store{}
-	if s.write, err = sql.Open("sqlite", dataSourceName(abs, false)); err != nil {
+	write, err := sql.Open("sqlite", dataSourceName(abs, false))
+	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", abs, err)
 	}
-	s.write.SetMaxOpenConns(1)
-	if s.read, err = sql.Open("sqlite", dataSourceName(abs, true)); err != nil {
-		s.write.Close()
+	write.SetMaxOpenConns(1)
+	read, err := sql.Open("sqlite", dataSourceName(abs, true))
+	if err != nil {
+		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", abs, err)
 	}
-	if err := migrate(ctx, s.write); err != nil {
+	read.SetMaxIdleConns(idleReaders())
+	s := &Store{read: &db{DB: read}, write: &db{DB: write}}
+	if err := migrate(ctx, write); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", abs, err)
 	}
@@ -97,12 +107,12 @@ func dataSourceName(path string, readOnly bool) string {
 	return u.String()
 }
 
-// Close closes the database's connections.
+// Close closes the database's statements and connections.
 func (s *Store) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(s.read.close(), s.write.close())
 }
 
-// dbtx is what *sql.DB and *sql.Tx have in common.
+// dbtx is what *db and *txn have in common.
 type dbtx interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -111,12 +121,20 @@ type dbtx interface {
 // inTx runs fn in a transaction on the write connection, which holds the
 // database's write lock from its start (see _txlock), and commits it if fn
 // returns nil. Otherwise it rolls back and returns fn's error unchanged.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+// Once the transaction is over, it prepares the queries fn ran that were
+// not prepared yet, for the next transaction.
+func (s *Store) inTx(ctx context.Context, fn func(*txn) error) error {
+	sqlTx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	defer tx.Rollback()
+	tx := &txn{Tx: sqlTx, db: s.write}
+	defer func() {
+		tx.Rollback()
+		for _, q := range tx.missing {
+			s.write.prepared(ctx, q)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		return err
 	}

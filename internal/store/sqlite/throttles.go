@@ -16,7 +16,7 @@ import (
 // lockFor never locks.
 func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration, lockFor func(failures int) time.Duration) (store.Throttle, error) {
 	var t store.Throttle
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		old, err := getThrottle(ctx, tx, key)
 		if err != nil {
 			return err

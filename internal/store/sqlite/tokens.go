@@ -37,7 +37,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (store.Refresh
 func (s *Store) RotateRefreshToken(ctx context.Context, hash string, next store.RefreshToken, now time.Time, grace time.Duration) (store.Rotation, error) {
 	var rot store.Rotation
 	var reused error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var err error
 		rot, err = rotate(ctx, tx, hash, next, now, grace)
 		if errors.Is(err, store.ErrReused) {
@@ -56,7 +56,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, next store.
 }
 
 // rotate carries out RotateRefreshToken within tx.
-func rotate(ctx context.Context, tx *sql.Tx, hash string, next store.RefreshToken, now time.Time, grace time.Duration) (store.Rotation, error) {
+func rotate(ctx context.Context, tx *txn, hash string, next store.RefreshToken, now time.Time, grace time.Duration) (store.Rotation, error) {
 	old, err := getToken(ctx, tx, hash)
 	if err != nil {
 		return store.Rotation{}, err

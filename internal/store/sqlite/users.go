@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -65,7 +64,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 func (s *Store) UpdateUser(ctx context.Context, username string, update func(*store.User) error) (store.User, error) {
 	var u store.User
 	var updateErr error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		old, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
 		if err != nil {
 			return dbError(err)

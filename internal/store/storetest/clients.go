@@ -28,6 +28,7 @@ func newClient(id string) store.Client {
 		ExchangeAudiences:  []string{"https://billing.example", "https://orders.example"},
 		TrustedProxy:       true,
 		CertificateBound:   true,
+		DisabledAt:         ptr(t0.Add(-time.Minute)), // and enabled since
 		CreatedAt:          t0,
 		UpdatedAt:          t0.Add(time.Second),
 	}
@@ -139,6 +140,7 @@ var clientCases = []testCase{
 			RefreshTokenTTL:   time.Hour,
 			ExchangeAudiences: []string{"https://new.example"},
 			Disabled:          true,
+			DisabledAt:        ptr(t0.Add(30 * time.Minute)),
 			CreatedAt:         t0.Add(-time.Hour),
 			UpdatedAt:         t0.Add(time.Hour),
 		}

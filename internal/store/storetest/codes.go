@@ -117,11 +117,15 @@ var codeCases = []testCase{
 			})
 		}
 	}},
-	{"ExpiredAfterRedemption", func(t *testing.T, s store.Store) {
-		// Expiry comes first: once expired, a redeemed code is inactive.
+	{"ReplayAfterExpiry", func(t *testing.T, s store.Store) {
+		// Reuse comes first: a redeemed code presented again is reuse
+		// however late, so the replay can revoke what the first
+		// redemption issued (RFC 6749 §4.1.2).
 		c := newCode("c", t0)
 		createCodes(t, s, c)
 		redeem(t, s, "c", t0, "fam", c, nil)
-		redeem(t, s, "c", c.ExpiresAt, "fam2", store.AuthCode{}, store.ErrInactive)
+		for _, at := range []time.Time{c.ExpiresAt, c.ExpiresAt.Add(time.Millisecond), c.ExpiresAt.Add(30 * 24 * time.Hour)} {
+			redeem(t, s, "c", at, "fam2", redeemed(c, t0, "fam"), store.ErrReused)
+		}
 	}},
 }

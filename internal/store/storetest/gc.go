@@ -88,6 +88,48 @@ var gcCases = []testCase{
 		must(t, "DeleteExpired again", err)
 		check(t, "DeleteExpired again", n, int64(0))
 	}},
+	{"RedeemedCodes", func(t *testing.T, s store.Store) {
+		// A redeemed code is kept while a replay could still revoke what
+		// it issued: until eventsBefore passes its expiry and its family
+		// has no usable refresh token.
+		now := t0.Add(24 * time.Hour)
+		eventsBefore := now.Add(-time.Hour)
+		old := eventsBefore.Add(-codeLifetime - time.Millisecond) // expires just before eventsBefore
+		tests := []struct {
+			name    string
+			code    store.AuthCode
+			refresh []store.RefreshToken
+			kept    bool
+		}{
+			{"unredeemed, expired", newCode("unredeemed", now.Add(-codeLifetime)), nil, false},
+			{"redeemed, expired after eventsBefore", redeemed(newCode("recent", eventsBefore.Add(-codeLifetime)), eventsBefore, "f-recent"), nil, true},
+			{"redeemed, family gone", redeemed(newCode("gone", old), old, "f-gone"), nil, false},
+			{"redeemed, family live", redeemed(newCode("live", old), old, "f-live"),
+				[]store.RefreshToken{newToken("r-live", "f-live", old)}, true},
+			{"redeemed, family revoked", redeemed(newCode("revoked", old), old, "f-revoked"),
+				[]store.RefreshToken{revoked(newToken("r-revoked", "f-revoked", old), old)}, false},
+			{"redeemed, family expired", redeemed(newCode("expired", old), old, "f-expired"),
+				[]store.RefreshToken{newToken("r-expired", "f-expired", now.Add(-tokenLifetime))}, false},
+			{"redeemed, family rotated", redeemed(newCode("rotated", old), old, "f-rotated"), []store.RefreshToken{
+				rotated(newToken("r-rotated", "f-rotated", old), "r-successor", old),
+				newToken("r-successor", "f-rotated", old)}, true},
+		}
+		for _, tt := range tests {
+			createCodes(t, s, tt.code)
+			createTokens(t, s, tt.refresh...)
+		}
+		_, err := s.DeleteExpired(t.Context(), now, eventsBefore)
+		must(t, "DeleteExpired", err)
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if tt.kept {
+					redeem(t, s, tt.code.Hash, now, "again", tt.code, store.ErrReused)
+				} else {
+					redeem(t, s, tt.code.Hash, now, "again", store.AuthCode{}, store.ErrNotFound)
+				}
+			})
+		}
+	}},
 	{"Empty", func(t *testing.T, s store.Store) {
 		n, err := s.DeleteExpired(t.Context(), t0, t0)
 		must(t, "DeleteExpired", err)
