@@ -182,8 +182,8 @@ func TestDisabledClientTokens(t *testing.T) {
 			if r := e.clientTokenResponse("svc"); r.str("error") != oauth.ErrInvalidClient {
 				t.Errorf("client_credentials of the disabled client: got %d %v, want invalid_client", r.status, r.body)
 			}
-			if r := e.exchange(web.access); r.status != http.StatusBadRequest || r.str("error") != oauth.ErrInvalidGrant {
-				t.Errorf("exchange of the disabled client's token: got %d %v, want 400 invalid_grant", r.status, r.body)
+			if r := e.exchange(web.access); r.status != http.StatusBadRequest || r.str("error") != oauth.ErrInvalidRequest {
+				t.Errorf("exchange of the disabled client's token: got %d %v, want 400 invalid_request (RFC 8693 §2.2.2)", r.status, r.body)
 			}
 			if r := e.exchange(other.access); r.status != http.StatusOK {
 				t.Errorf("exchange of another client's token: got %d %v, want 200", r.status, r.body)
@@ -207,8 +207,8 @@ func TestDisabledClientTokens(t *testing.T) {
 					t.Errorf("refresh at %s enabled again: got %d %v, want 400 invalid_grant", c.client, r.status, r.body)
 				}
 			}
-			if r := e.exchange(web.access); r.str("error") != oauth.ErrInvalidGrant {
-				t.Errorf("exchange of a revoked token after enabling again: got %d %v, want invalid_grant", r.status, r.body)
+			if r := e.exchange(web.access); r.str("error") != oauth.ErrInvalidRequest {
+				t.Errorf("exchange of a revoked token after enabling again: got %d %v, want invalid_request", r.status, r.body)
 			}
 			if r := e.token(code, "web", e.secrets["web"]); r.str("error") != oauth.ErrInvalidGrant {
 				t.Errorf("code issued before the disabling, redeemed after enabling again: got %d %v, want invalid_grant", r.status, r.body)

@@ -67,7 +67,9 @@ func (s *Server) tokenExchangeGrant(ctx context.Context, req *tokenRequest) (*oa
 		return nil, s.internal(ctx, "find subject token", err)
 	}
 	if subject == nil || !subject.active || subject.claims.Expiry == nil {
-		return nil, oauth.Errorf(oauth.ErrInvalidGrant, "subject token is invalid, expired or revoked")
+		// RFC 8693 §2.2.2: an invalid or unacceptable subject_token is
+		// invalid_request (not invalid_grant, as for other grants).
+		return nil, oauth.Errorf(oauth.ErrInvalidRequest, "subject token is invalid, expired or revoked")
 	}
 	sc := subject.claims
 	scopes, err := exchangeScopes(req, strings.Fields(sc.Scope))

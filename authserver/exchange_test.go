@@ -135,10 +135,10 @@ func TestTokenExchangeErrors(t *testing.T) {
 			{"no target", "orders-svc", user.AccessToken, nil, 400, "invalid_request"},
 			{"scope beyond the subject's", "orders-svc", user.AccessToken, url.Values{"audience": {"consumers"}, "scope": {"orders profile"}}, 400, "invalid_scope"},
 			{"scope beyond the client's", "consumers-svc", user.AccessToken, url.Values{"audience": {"ledger"}, "scope": {"profile"}}, 400, "invalid_scope"},
-			{"revoked subject", "orders-svc", revoked.AccessToken, consumers, 400, "invalid_grant"},
-			{"garbage subject", "orders-svc", "garbage", consumers, 400, "invalid_grant"},
-			{"refresh token as subject", "orders-svc", user.RefreshToken, consumers, 400, "invalid_grant"},
-			{"foreign JWT", "orders-svc", foreignJWT(t, e), consumers, 400, "invalid_grant"},
+			{"revoked subject", "orders-svc", revoked.AccessToken, consumers, 400, "invalid_request"},
+			{"garbage subject", "orders-svc", "garbage", consumers, 400, "invalid_request"},
+			{"refresh token as subject", "orders-svc", user.RefreshToken, consumers, 400, "invalid_request"},
+			{"foreign JWT", "orders-svc", foreignJWT(t, e), consumers, 400, "invalid_request"},
 			{"missing subject", "orders-svc", "", consumers, 400, "invalid_request"},
 			{"wrong subject_token_type", "orders-svc", user.AccessToken, url.Values{"audience": {"consumers"},
 				"subject_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}}, 400, "invalid_request"},
@@ -158,8 +158,8 @@ func TestTokenExchangeErrors(t *testing.T) {
 		}
 
 		e.Clock.Advance(5 * time.Minute)
-		if r := e.exchange("orders-svc", user.AccessToken, consumers); r.str("error") != "invalid_grant" {
-			t.Errorf("expired subject token: got %d %s, want invalid_grant", r.status, r.raw)
+		if r := e.exchange("orders-svc", user.AccessToken, consumers); r.str("error") != "invalid_request" {
+			t.Errorf("expired subject token: got %d %s, want invalid_request (RFC 8693 §2.2.2)", r.status, r.raw)
 		}
 		if n := len(e.events()); n != 1 {
 			t.Errorf("events: got %d, want only the one revocation", n)

@@ -37,7 +37,7 @@ func newTokenServer(t testing.TB, ttl int64) *tokenServer {
 		ts.last.Store(r.PostForm)
 		n := ts.calls.Add(1)
 		if r.PostForm.Get("subject_token") == "expired-subject" {
-			oauth.WriteError(w, oauth.Errorf(oauth.ErrInvalidGrant, "subject token expired"))
+			oauth.WriteError(w, oauth.Errorf(oauth.ErrInvalidRequest, "subject token expired")) // RFC 8693 §2.2.2
 			return
 		}
 		oauth.WriteJSON(w, http.StatusOK, oauth.TokenResponse{AccessToken: fmt.Sprintf("tok-%d", n), TokenType: "Bearer", ExpiresIn: ts.ttl})
