@@ -208,3 +208,30 @@ func TestPrivateKeyJWTReplayAcrossReplicas(t *testing.T) {
 		})
 	}
 }
+
+// A secret set on the store directly (the CLI with --store, another
+// replica) works at once, though the server still has the client's record
+// with the old secret in its cache: a failed comparison reads the record
+// again before refusing.
+func TestNewSecretWorksAtOnce(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	spec := accounts.ClientSpec{ID: "svc", Grants: []string{oauth.GrantClientCredentials}}
+	old := f.addClient(spec)
+	cc := url.Values{"grant_type": {oauth.GrantClientCredentials}}
+	if r := f.token(cc, "svc", old); r.status != 200 {
+		t.Fatalf("first secret: got %d %v, want 200", r.status, r.body)
+	}
+	_, secret, err := f.accounts.PutClient(t.Context(), spec) // a new secret
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.token(cc, "svc", secret); r.status != 200 {
+		t.Fatalf("new secret within the cache's second: got %d %v, want 200", r.status, r.body)
+	}
+	if r := f.token(cc, "svc", old); r.str("error") != oauth.ErrInvalidClient {
+		t.Errorf("old secret after the new one was used: got %d %v, want invalid_client", r.status, r.body)
+	}
+	if r := f.token(cc, "svc", "not-the-secret"); r.str("error") != oauth.ErrInvalidClient {
+		t.Errorf("wrong secret: got %d %v, want invalid_client", r.status, r.body)
+	}
+}

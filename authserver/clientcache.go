@@ -67,6 +67,15 @@ func (c *clientCache) get(ctx context.Context, id string) (store.Client, error) 
 	return cl, nil
 }
 
+// reload reads the client with that ID from the store and caches it, as
+// get does for a record that has expired.
+func (c *clientCache) reload(ctx context.Context, id string) (store.Client, error) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
+	return c.get(ctx, id)
+}
+
 // invalidate forgets every cached record, and keeps out those that reads
 // under way read before it: the next get of any client reads the store.
 func (c *clientCache) invalidate() {

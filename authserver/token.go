@@ -159,7 +159,19 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	ok := false
 	switch cred.method {
 	case store.AuthClientSecretBasic, store.AuthClientSecretPost:
-		ok = !c.Public && c.SecretHash != "" && s.secretHasher.Verify(cred.secret, c.SecretHash)
+		matches := func(c store.Client) bool {
+			return !c.Public && c.SecretHash != "" && s.secretHasher.Verify(cred.secret, c.SecretHash)
+		}
+		ok = matches(c)
+		if !ok {
+			// The secret may have been set elsewhere (another replica, the
+			// CLI on the store) since the cached record was read: read it
+			// again before refusing, so a new secret works at once. Only
+			// failures pay for the read.
+			if fresh, err := s.clients.reload(ctx, cred.id); err == nil && authMethod(fresh) == cred.method {
+				c, ok = fresh, matches(fresh)
+			}
+		}
 	case store.AuthNone:
 		ok = c.Public
 	case store.AuthTLSClientAuth:
