@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gatehouse-dev/gatehouse/internal/expiring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/resource"
 )
@@ -208,7 +209,7 @@ func (b *basicAuth) login(ctx context.Context, key [sha256.Size]byte, user, pass
 		e.replaced = b.cfg.Now()
 	}
 	if len(b.entries) >= b.cfg.BasicCacheSize {
-		evict(b.entries, b.cfg.Now())
+		expiring.MakeRoom(b.entries, b.cfg.Now(), basicEntry.expiry)
 	}
 	b.entries[key] = e
 	b.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/expiring"
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/resource"
 )
@@ -161,7 +162,7 @@ func (ph *phantoms) token(rt *route, p *resource.Principal, opaque string) (stri
 	}
 	ph.mu.Lock()
 	if len(ph.cache) >= ph.size {
-		evict(ph.cache, now)
+		expiring.MakeRoom(ph.cache, now, phantomEntry.expiry)
 	}
 	ph.cache[key] = phantomEntry{raw: raw, until: now.Add(exp.Sub(now) / 2)}
 	ph.mu.Unlock()

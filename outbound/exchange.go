@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gatehouse-dev/gatehouse/internal/expiring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/resource"
 )
@@ -101,28 +102,11 @@ func (e *Exchange) exchange(ctx context.Context, key [sha256.Size]byte, subject 
 		e.cache = map[[sha256.Size]byte]exchanged{}
 	}
 	if len(e.cache) >= e.size() {
-		e.evict(issued)
+		expiring.MakeRoom(e.cache, issued, func(x exchanged) time.Time { return x.expiry })
 	}
 	e.cache[key] = exchanged{token: resp.AccessToken, expiry: expiry}
 	e.mu.Unlock()
 	return resp.AccessToken, nil
-}
-
-// evict drops expired entries, or an arbitrary one when none expired.
-func (e *Exchange) evict(now time.Time) {
-	n := len(e.cache)
-	for k, v := range e.cache {
-		if !now.Before(v.expiry) {
-			delete(e.cache, k)
-		}
-	}
-	if len(e.cache) < n {
-		return
-	}
-	for k := range e.cache {
-		delete(e.cache, k)
-		return
-	}
 }
 
 func (e *Exchange) now() time.Time {

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/expiring"
 )
 
 // tokenCache maps the SHA-256 of a verified token to its principal until the
@@ -34,25 +36,7 @@ func (c *tokenCache) put(key [sha256.Size]byte, p *Principal, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.size {
-		c.evict(now)
+		expiring.MakeRoom(c.entries, now, func(p *Principal) time.Time { return p.Expiry })
 	}
 	c.entries[key] = p
-}
-
-// evict removes expired entries, or one arbitrary entry if none expired.
-func (c *tokenCache) evict(now time.Time) {
-	removed := false
-	for k, p := range c.entries {
-		if !now.Before(p.Expiry) {
-			delete(c.entries, k)
-			removed = true
-		}
-	}
-	if removed {
-		return
-	}
-	for k := range c.entries {
-		delete(c.entries, k)
-		return
-	}
 }
