@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // TestUserChangeTokens: a password change, a disabling, a roles change and
@@ -154,5 +155,35 @@ func (e *disableEnv) checkNewTokens(pw string) {
 	m := e.passwordGrant("mobile", e.secrets["mobile"], "alice", pw)
 	if !e.introspect("rs", m.str("access_token")) {
 		e.t.Errorf("opaque token issued at %v, after the change: got inactive, want active", e.clock.Now())
+	}
+}
+
+// TestIssuedAt: a token minted in the second of its user's last change,
+// after the change, is dated the next second; otherwise it is dated now.
+func TestIssuedAt(t *testing.T) {
+	now := time.Date(2031, time.March, 4, 5, 6, 7, 600_000_000, time.UTC)
+	second := now.Truncate(time.Second)
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	tests := []struct {
+		name string
+		t    accessToken
+		want time.Time
+	}{
+		{"a client's own token", accessToken{}, second},
+		{"user never changed", accessToken{user: &store.User{}}, second},
+		{"changed in an earlier second", accessToken{user: &store.User{TokensNotBefore: at(-time.Second)}}, second},
+		{"changed earlier in this second", accessToken{user: &store.User{TokensNotBefore: at(-500 * time.Millisecond)}}, second.Add(time.Second)},
+		{"changed at this very instant", accessToken{user: &store.User{TokensNotBefore: at(0)}}, second},
+		{"changed later (another clock)", accessToken{user: &store.User{TokensNotBefore: at(200 * time.Millisecond)}}, second},
+		{"changed in a later second", accessToken{user: &store.User{TokensNotBefore: at(time.Second)}}, second},
+		{"exchanged from a later-dated token", accessToken{notBefore: second.Add(time.Second)}, second.Add(time.Second)},
+		{"exchanged from an earlier token", accessToken{notBefore: second.Add(-time.Minute)}, second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.t.issuedAt(now); !got.Equal(tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
