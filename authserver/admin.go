@@ -199,38 +199,47 @@ func (a *Admin) CreateUser(ctx context.Context, nu adminapi.NewUser) (adminapi.U
 	return userRecord(u), nil
 }
 
-// SetUserDisabled implements adminapi.Service.
+// SetUserDisabled implements adminapi.Service. Disabling a user ends their
+// tokens for good, in the update that disables them (see
+// store.User.TokensNotBefore): enabling them again brings none back, just
+// as the receivers of the account-disabled event keep refusing them.
 func (a *Admin) SetUserDisabled(ctx context.Context, username string, disabled bool) (adminapi.User, error) {
-	if err := a.accounts.SetDisabled(ctx, username, disabled); err != nil {
-		return adminapi.User{}, apiError(err)
+	if !disabled {
+		if err := a.accounts.SetDisabled(ctx, username, false); err != nil {
+			return adminapi.User{}, apiError(err)
+		}
+		u, err := a.cfg.Store.GetUser(ctx, username)
+		if err != nil {
+			return adminapi.User{}, apiError(err)
+		}
+		a.audit(ctx, "user updated", "username", username, "sub", u.ID, "disabled", false)
+		return userRecord(u), nil
 	}
-	u, err := a.cfg.Store.GetUser(ctx, username)
+	now := a.cfg.Now().UTC()
+	u, err := a.accounts.Disable(ctx, username, now)
 	if err != nil {
 		return adminapi.User{}, apiError(err)
 	}
-	a.audit(ctx, "user updated", "username", username, "sub", u.ID, "disabled", disabled)
-	if disabled {
-		if err := a.appendEvent(ctx, store.Event{Type: riscAccountDisabled, Subject: u.ID}); err != nil {
-			return adminapi.User{}, err
-		}
-		if _, err := a.revokeUserSessions(ctx, u.ID, "user disabled"); err != nil {
-			return adminapi.User{}, err
-		}
+	a.audit(ctx, "user updated", "username", username, "sub", u.ID, "disabled", true)
+	if err := a.appendEvent(ctx, store.Event{Type: riscAccountDisabled, Subject: u.ID, CreatedAt: now}); err != nil {
+		return adminapi.User{}, err
+	}
+	if _, err := a.revokeUserSessions(ctx, u.ID, "user disabled"); err != nil {
+		return adminapi.User{}, err
 	}
 	return userRecord(u), nil
 }
 
-// SetPassword implements adminapi.Service.
+// SetPassword implements adminapi.Service. The change ends the user's
+// access tokens issued up to it and all their sessions.
 func (a *Admin) SetPassword(ctx context.Context, username, pw string) error {
-	if err := a.accounts.SetPassword(ctx, username, pw); err != nil {
-		return apiError(err)
-	}
-	u, err := a.cfg.Store.GetUser(ctx, username)
+	now := a.cfg.Now().UTC()
+	u, err := a.accounts.ChangePassword(ctx, username, pw, now)
 	if err != nil {
 		return apiError(err)
 	}
 	a.audit(ctx, "password set", "username", username, "sub", u.ID)
-	if err := a.appendEvent(ctx, store.Event{Type: caepCredentialChange, Subject: u.ID,
+	if err := a.appendEvent(ctx, store.Event{Type: caepCredentialChange, Subject: u.ID, CreatedAt: now,
 		Data: []byte(`{"credential_type":"password","change_type":"update"}`)}); err != nil {
 		return err
 	}
@@ -238,18 +247,18 @@ func (a *Admin) SetPassword(ctx context.Context, username, pw string) error {
 	return err
 }
 
-// SetRoles implements adminapi.Service.
+// SetRoles implements adminapi.Service. The change ends the user's access
+// tokens issued up to it, which carry the old roles; their sessions go on,
+// and the next refresh carries the new roles.
 func (a *Admin) SetRoles(ctx context.Context, username string, roles []string) (adminapi.User, error) {
-	if err := a.accounts.SetRoles(ctx, username, roles); err != nil {
+	now := a.cfg.Now().UTC()
+	u, err := a.accounts.ChangeRoles(ctx, username, roles, now)
+	if err != nil {
 		return adminapi.User{}, apiError(err)
 	}
 	a.audit(ctx, "user updated", "username", username, "roles", roles)
-	u, err := a.GetUser(ctx, username)
-	if err != nil {
-		return u, err
-	}
-	claims, _ := json.Marshal(map[string]any{"initiating_entity": secevent.InitiatedByAdmin, "claims": map[string]any{"roles": u.Roles}})
-	return u, a.appendEvent(ctx, store.Event{Type: secevent.TokenClaimsChange, Subject: u.ID, Data: claims})
+	claims, _ := json.Marshal(map[string]any{"initiating_entity": secevent.InitiatedByAdmin, "claims": map[string]any{"roles": nonNil(u.Roles)}})
+	return userRecord(u), a.appendEvent(ctx, store.Event{Type: secevent.TokenClaimsChange, Subject: u.ID, Data: claims, CreatedAt: now})
 }
 
 // ListSessions implements adminapi.Service.
@@ -287,11 +296,22 @@ func (a *Admin) RevokeSession(ctx context.Context, username, sessionID string) e
 	return a.revokeFamily(ctx, u.ID, sessions[i].ClientID, sessionID, "admin")
 }
 
-// RevokeSessions implements adminapi.Service.
+// RevokeSessions implements adminapi.Service. Besides every session it ends
+// every access token of the user issued up to now, also those of no session
+// the store knows (a grant without a refresh token, an exchanged token): one
+// session-revoked event names the user alone, which receivers apply to all
+// the user's tokens, and the user's TokensNotBefore does the same at the
+// server.
 func (a *Admin) RevokeSessions(ctx context.Context, username string) ([]string, error) {
-	u, err := a.cfg.Store.GetUser(ctx, username)
+	now := a.cfg.Now().UTC()
+	u, err := a.accounts.EndTokens(ctx, username, now)
 	if err != nil {
-		return nil, apiError(fmt.Errorf("user %q: %w", username, err))
+		return nil, apiError(err)
+	}
+	data, _ := json.Marshal(map[string]string{"reason": "admin"})
+	a.audit(ctx, "sessions revoked", "sub", u.ID, "reason", "admin")
+	if err := a.appendEvent(ctx, store.Event{Type: caepSessionRevoked, Subject: u.ID, Data: data, CreatedAt: now}); err != nil {
+		return nil, err
 	}
 	return a.revokeUserSessions(ctx, u.ID, "admin")
 }
@@ -340,8 +360,11 @@ func (a *Admin) revokeFamily(ctx context.Context, userID, clientID, familyID, re
 		ClientID: clientID, Data: data})
 }
 
+// appendEvent appends e, at now unless e.CreatedAt is set.
 func (a *Admin) appendEvent(ctx context.Context, e store.Event) error {
-	e.CreatedAt = a.cfg.Now().UTC()
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = a.cfg.Now().UTC()
+	}
 	if _, err := a.cfg.Store.AppendEvent(ctx, e); err != nil {
 		return fmt.Errorf("append %s event: %w", e.Type, err)
 	}

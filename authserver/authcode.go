@@ -64,7 +64,9 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, req *tokenRequest) 
 		return nil, invalid
 	}
 	u, err := s.cfg.Store.GetUserByID(ctx, ac.UserID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && u.Disabled {
+	// A code issued before the user's tokens were last ended (a password
+	// change, say) was issued to a login that ended with them.
+	if errors.Is(err, store.ErrNotFound) || err == nil && !issuedForCurrentUser(u, ac.CreatedAt) {
 		return nil, invalid
 	}
 	if err != nil {

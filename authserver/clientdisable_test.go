@@ -25,8 +25,9 @@ import (
 const webRedirect = "https://web.example/callback"
 
 // disableEnv is a fixture with clients whose tokens a test disables, an
-// introspecting resource server "rs", and a resource.Verifier that follows
-// the server's events through an SSF receiver, as services do.
+// introspecting resource server "rs", and a resource.Verifier (audiences
+// "api" and "orders", the exchange target) that follows the server's events
+// through an SSF receiver, as services do.
 type disableEnv struct {
 	*fixture
 	secrets  map[string]string
@@ -63,7 +64,7 @@ func newDisableEnv(t *testing.T, st store.Store) *disableEnv {
 	done := make(chan struct{})
 	go func() { rcv.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e.verifier, err = resource.NewVerifier(resource.Config{Issuer: f.srv.Issuer(), Audience: []string{"api"},
+	e.verifier, err = resource.NewVerifier(resource.Config{Issuer: f.srv.Issuer(), Audience: []string{"api", "orders"},
 		Revocations: rcv, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)

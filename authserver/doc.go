@@ -39,7 +39,11 @@
 //     claims a JWT would carry; lifetimes per client (access, refresh idle,
 //     refresh absolute), the server's when the client names none;
 //   - token introspection (RFC 7662) for authenticated clients, for JWT and
-//     opaque access tokens and for refresh tokens;
+//     opaque access tokens and for refresh tokens, refusing what SSF
+//     receivers refuse: a user's access tokens issued up to their last
+//     password change, disabling, roles change or revocation of all
+//     sessions (store.User.TokensNotBefore), a client's up to its last
+//     disabling;
 //   - token revocation (RFC 7009): a refresh token ends its whole session
 //     (its family and the family's access tokens), an access token ends
 //     alone; a JWT or a session is revoked by a marker kept in the store

@@ -81,6 +81,9 @@ func (s *Server) tokenExchangeGrant(ctx context.Context, req *tokenRequest) (*oa
 	if sc.AuthTime != nil {
 		t.authTime = sc.AuthTime.Time()
 	}
+	if sc.IssuedAt != nil { // dated no earlier, so ended no earlier (see accessToken.issuedAt)
+		t.notBefore = sc.IssuedAt.Time()
+	}
 	if sc.Username != "" {
 		t.user = &store.User{ID: sc.Subject, Username: sc.Username, Roles: sc.Roles}
 	}

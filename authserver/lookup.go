@@ -33,8 +33,9 @@ type foundToken struct {
 	opaque  *store.AccessToken  // set for an opaque access token
 	refresh *store.RefreshToken // set for a refresh token
 	// active: unexpired, unrevoked, its session not revoked, its user
-	// neither deleted nor disabled, its client enabled and not disabled
-	// since the token was issued.
+	// neither deleted nor disabled (and, for an access token, its user's
+	// tokens not ended since it was issued), its client enabled and not
+	// disabled since the token was issued.
 	active bool
 }
 
@@ -130,8 +131,9 @@ func unverifiedAudience(raw string) []string {
 }
 
 // stillValid checks what can end an unexpired access token early: its
-// client disabled since it was issued, a revocation marker, and its user
-// deleted or disabled.
+// client disabled since it was issued, a revocation marker, its user
+// deleted or disabled, and its user's tokens ended since it was issued
+// (see issuedForCurrentUser).
 func (s *Server) stillValid(ctx context.Context, c *jose.Claims, jwt bool) (bool, error) {
 	var iat time.Time
 	if c.IssuedAt != nil {
@@ -154,7 +156,7 @@ func (s *Server) stillValid(ctx context.Context, c *jose.Claims, jwt bool) (bool
 	if err != nil {
 		return false, fmt.Errorf("get user: %w", err)
 	}
-	return !u.Disabled, nil
+	return issuedForCurrentUser(u, iat), nil
 }
 
 // findRefreshToken looks raw up as a refresh token.
@@ -188,6 +190,10 @@ func (s *Server) findRefreshToken(ctx context.Context, raw string) (*foundToken,
 	case err != nil:
 		return nil, fmt.Errorf("get user: %w", err)
 	default:
+		// Not issuedForCurrentUser: what ends a user's sessions (password
+		// changed, user disabled, all sessions revoked) revokes their
+		// refresh tokens in the store, and a roles change leaves sessions
+		// alone, their next access token carrying the new roles.
 		t.active = !u.Disabled
 		c.Username, c.Roles = u.Username, u.Roles
 	}
@@ -216,4 +222,17 @@ func (s *Server) clientAllows(ctx context.Context, clientID string, issuedAt tim
 // disabling (a JWT's iat has whole seconds) counts as issued before it.
 func issuedWhileEnabled(c store.Client, issuedAt time.Time) bool {
 	return !c.Disabled && (c.DisabledAt == nil || issuedAt.After(*c.DisabledAt))
+}
+
+// issuedForCurrentUser reports whether an access token for u issued at
+// issuedAt may still be used as far as u goes: u is enabled, and issuedAt
+// is after u.TokensNotBefore, the last password change, disabling, roles
+// change or revocation of all sessions. As with issuedWhileEnabled, enabling
+// u again does not bring earlier tokens back, just as the receivers of
+// those events keep refusing them; a token issued in the very second of the
+// change (a JWT's iat has whole seconds) counts as issued before it. Tokens
+// minted for u in that second are dated the next one (see
+// accessToken.issuedAt), so a login right after a change works at once.
+func issuedForCurrentUser(u store.User, issuedAt time.Time) bool {
+	return !u.Disabled && (u.TokensNotBefore == nil || issuedAt.After(*u.TokensNotBefore))
 }

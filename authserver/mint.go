@@ -33,6 +33,29 @@ type accessToken struct {
 	// notAfter, when set, caps the expiry (a token exchange never outlives
 	// its subject token).
 	notAfter time.Time
+	// notBefore, when set, is the least "iat" (a token exchange is never
+	// dated before its subject token).
+	notBefore time.Time
+}
+
+// issuedAt is the "iat" of a token minted at now: now, in whole seconds,
+// unless that second is the one in which the user's tokens were last ended
+// (store.User.TokensNotBefore). Every token dated in that second counts as
+// ended, at the server as at SSF receivers, which compare whole seconds; a
+// token minted after the change in that same second is dated the next one,
+// less than a second ahead, so that a login right after a password change
+// gets a token everyone accepts. Verifiers tolerate that much clock skew on
+// "iat" (ours, 30s).
+func (t accessToken) issuedAt(now time.Time) time.Time {
+	iat := now.Truncate(time.Second)
+	if t.user != nil && t.user.TokensNotBefore != nil && t.user.TokensNotBefore.Truncate(time.Second).Equal(iat) &&
+		now.After(*t.user.TokensNotBefore) {
+		iat = iat.Add(time.Second)
+	}
+	if t.notBefore.After(iat) {
+		iat = t.notBefore
+	}
+	return iat
 }
 
 // mintAccessToken issues an access token in the client's format and returns
@@ -74,7 +97,7 @@ func (s *Server) accessClaims(t accessToken, now time.Time) *jose.Claims {
 		Issuer:    s.cfg.Issuer,
 		Subject:   t.subject,
 		Audience:  jose.Audience(aud),
-		IssuedAt:  jose.NewNumericDate(now),
+		IssuedAt:  jose.NewNumericDate(t.issuedAt(now)),
 		Expiry:    jose.NewNumericDate(exp),
 		ID:        keyring.RandomToken(16),
 		ClientID:  t.client.ID,

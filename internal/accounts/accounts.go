@@ -98,50 +98,94 @@ func (m *Manager) AddUser(ctx context.Context, username, pw string, roles []stri
 	return u, nil
 }
 
-// SetPassword replaces a user's password.
+// SetPassword replaces a user's password and ends no token: for a rehash
+// under new parameters, or a seed applied again. A change an event announces
+// is ChangePassword.
 func (m *Manager) SetPassword(ctx context.Context, username, pw string) error {
+	_, err := m.setPassword(ctx, username, pw, time.Time{})
+	return err
+}
+
+// ChangePassword replaces a user's password and, in the same update, ends
+// every access token of the user issued up to at (see EndTokens): the change
+// a credential-change event at at announces.
+func (m *Manager) ChangePassword(ctx context.Context, username, pw string, at time.Time) (store.User, error) {
+	return m.setPassword(ctx, username, pw, at)
+}
+
+func (m *Manager) setPassword(ctx context.Context, username, pw string, at time.Time) (store.User, error) {
 	if err := checkPassword(pw); err != nil {
-		return err
+		return store.User{}, err
 	}
 	hash, err := password.Hash(pw, m.params())
 	if err != nil {
-		return err
+		return store.User{}, err
 	}
-	_, err = m.Store.UpdateUser(ctx, username, func(u *store.User) error {
-		u.PasswordHash, u.UpdatedAt = hash, m.now()
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("set password of %q: %w", username, err)
-	}
-	return nil
+	return m.update(ctx, "set password of", username, at, func(u *store.User) { u.PasswordHash = hash })
 }
 
-// SetRoles replaces a user's roles.
+// SetRoles replaces a user's roles and ends no token (a seed applied
+// again). A change an event announces is ChangeRoles.
 func (m *Manager) SetRoles(ctx context.Context, username string, roles []string) error {
-	if err := checkRoles(roles); err != nil {
-		return err
-	}
-	_, err := m.Store.UpdateUser(ctx, username, func(u *store.User) error {
-		u.Roles, u.UpdatedAt = roles, m.now()
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("set roles of %q: %w", username, err)
-	}
-	return nil
+	_, err := m.setRoles(ctx, username, roles, time.Time{})
+	return err
 }
 
-// SetDisabled disables or enables a user.
+// ChangeRoles replaces a user's roles and, in the same update, ends every
+// access token of the user issued up to at, which carries the old roles
+// (see EndTokens): the change a token-claims-change event at at announces.
+func (m *Manager) ChangeRoles(ctx context.Context, username string, roles []string, at time.Time) (store.User, error) {
+	return m.setRoles(ctx, username, roles, at)
+}
+
+func (m *Manager) setRoles(ctx context.Context, username string, roles []string, at time.Time) (store.User, error) {
+	if err := checkRoles(roles); err != nil {
+		return store.User{}, err
+	}
+	return m.update(ctx, "set roles of", username, at, func(u *store.User) { u.Roles = roles })
+}
+
+// SetDisabled disables or enables a user. Enabling never brings back the
+// tokens a Disable ended. Disabling this way ends no token for good: they
+// are refused while the user is disabled (a seed); a disabling an event
+// announces is Disable.
 func (m *Manager) SetDisabled(ctx context.Context, username string, disabled bool) error {
-	_, err := m.Store.UpdateUser(ctx, username, func(u *store.User) error {
-		u.Disabled, u.UpdatedAt = disabled, m.now()
+	_, err := m.update(ctx, "update", username, time.Time{}, func(u *store.User) { u.Disabled = disabled })
+	return err
+}
+
+// Disable disables a user and, in the same update, ends every access token
+// of the user issued up to at (see EndTokens): the change an
+// account-disabled event at at announces.
+func (m *Manager) Disable(ctx context.Context, username string, at time.Time) (store.User, error) {
+	return m.update(ctx, "disable", username, at, func(u *store.User) { u.Disabled = true })
+}
+
+// EndTokens ends every access token of the user issued up to at: it moves
+// store.User.TokensNotBefore forward to at (never back). The authorization
+// server then refuses those tokens, as SSF receivers do after an event at at
+// about the user.
+func (m *Manager) EndTokens(ctx context.Context, username string, at time.Time) (store.User, error) {
+	return m.update(ctx, "end tokens of", username, at, func(*store.User) {})
+}
+
+// update applies change to the user in one store update, with the new
+// UpdatedAt and, unless endTokensAt is zero, TokensNotBefore moved forward to
+// it.
+func (m *Manager) update(ctx context.Context, what, username string, endTokensAt time.Time, change func(*store.User)) (store.User, error) {
+	u, err := m.Store.UpdateUser(ctx, username, func(u *store.User) error {
+		change(u)
+		u.UpdatedAt = m.now()
+		if !endTokensAt.IsZero() && (u.TokensNotBefore == nil || endTokensAt.After(*u.TokensNotBefore)) {
+			at := endTokensAt.UTC()
+			u.TokensNotBefore = &at
+		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("update %q: %w", username, err)
+		return store.User{}, fmt.Errorf("%s %q: %w", what, username, err)
 	}
-	return nil
+	return u, nil
 }
 
 // ClientSpec describes a client to register.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
@@ -84,6 +85,71 @@ func TestClientAuthMethodAndRedirectURIs(t *testing.T) {
 			}
 			if (secret == "") != tt.wantPublic || (stored.SecretHash == "") != tt.wantPublic {
 				t.Fatalf("got secret %q hash %q, want a secret exactly for confidential clients", secret, stored.SecretHash)
+			}
+		})
+	}
+}
+
+// TestTokensNotBefore: the changes an event announces end the user's
+// tokens up to their instant, never moving it back; the same changes made
+// for a seed or a rehash end none.
+func TestTokensNotBefore(t *testing.T) {
+	t1 := time.Date(2031, time.March, 4, 5, 6, 7, 891_000_000, time.UTC)
+	t2 := t1.Add(time.Minute)
+	tests := []struct {
+		name   string
+		change func(*testing.T, *accounts.Manager) error
+		want   *time.Time
+	}{
+		{"SetPassword", func(t *testing.T, m *accounts.Manager) error {
+			return m.SetPassword(t.Context(), "alice", "new-password")
+		}, nil},
+		{"SetRoles", func(t *testing.T, m *accounts.Manager) error { return m.SetRoles(t.Context(), "alice", []string{"x"}) }, nil},
+		{"SetDisabled", func(t *testing.T, m *accounts.Manager) error { return m.SetDisabled(t.Context(), "alice", true) }, nil},
+		{"ChangePassword", func(t *testing.T, m *accounts.Manager) error {
+			_, err := m.ChangePassword(t.Context(), "alice", "new-password", t1)
+			return err
+		}, &t1},
+		{"ChangeRoles", func(t *testing.T, m *accounts.Manager) error {
+			_, err := m.ChangeRoles(t.Context(), "alice", []string{"x"}, t1)
+			return err
+		}, &t1},
+		{"Disable", func(t *testing.T, m *accounts.Manager) error {
+			_, err := m.Disable(t.Context(), "alice", t1)
+			return err
+		}, &t1},
+		{"EndTokens twice, the later first", func(t *testing.T, m *accounts.Manager) error {
+			if _, err := m.EndTokens(t.Context(), "alice", t2); err != nil {
+				return err
+			}
+			_, err := m.EndTokens(t.Context(), "alice", t1)
+			return err
+		}, &t2},
+		{"invalid password ends nothing", func(t *testing.T, m *accounts.Manager) error {
+			if _, err := m.ChangePassword(t.Context(), "alice", "short", t1); !errors.Is(err, accounts.ErrInvalid) {
+				t.Errorf("ChangePassword with a short password: got %v, want ErrInvalid", err)
+			}
+			return nil
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newManager(t)
+			if _, err := m.AddUser(t.Context(), "alice", "old-password", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.change(t, m); err != nil {
+				t.Fatal(err)
+			}
+			u, err := m.Store.GetUser(t.Context(), "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.want == nil && u.TokensNotBefore != nil:
+				t.Errorf("TokensNotBefore: got %v, want none", *u.TokensNotBefore)
+			case tt.want != nil && (u.TokensNotBefore == nil || !u.TokensNotBefore.Equal(*tt.want)):
+				t.Errorf("TokensNotBefore: got %v, want %v", u.TokensNotBefore, *tt.want)
 			}
 		})
 	}

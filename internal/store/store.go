@@ -38,8 +38,14 @@ type User struct {
 	PasswordHash string // argon2id hash in PHC string format
 	Roles        []string
 	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// TokensNotBefore is the last time the user's outstanding access tokens
+	// were ended (password changed, disabled, roles changed, all sessions
+	// revoked); nil if never. An access token for the user issued at or
+	// before it is refused, whether the user is enabled or not, just as SSF
+	// receivers refuse it after the event of that change.
+	TokensNotBefore *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Access-token formats a client may be configured for.

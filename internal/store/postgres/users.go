@@ -9,12 +9,12 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-const userColumns = `id, username, password_hash, roles, disabled, created_at, updated_at`
+const userColumns = `id, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at`
 
 // CreateUser inserts u; store.ErrAlreadyExists if its username or ID is taken.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		u.ID, u.Username, u.PasswordHash, list(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt)
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Username, u.PasswordHash, list(u.Roles), u.Disabled, u.TokensNotBefore, u.CreatedAt, u.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Username, dbError(err))
 	}
@@ -71,9 +71,9 @@ func (s *Store) UpdateUser(ctx context.Context, username string, update func(*st
 		}
 		u.ID, u.Username = old.ID, old.Username
 		u, err = scanUser(tx.QueryRow(ctx, `UPDATE users
-			SET password_hash = $2, roles = $3, disabled = $4, created_at = $5, updated_at = $6
+			SET password_hash = $2, roles = $3, disabled = $4, tokens_not_before = $5, created_at = $6, updated_at = $7
 			WHERE id = $1 RETURNING `+userColumns,
-			u.ID, u.PasswordHash, list(u.Roles), u.Disabled, u.CreatedAt, u.UpdatedAt))
+			u.ID, u.PasswordHash, list(u.Roles), u.Disabled, u.TokensNotBefore, u.CreatedAt, u.UpdatedAt))
 		return err
 	})
 	switch {
@@ -88,10 +88,11 @@ func (s *Store) UpdateUser(ctx context.Context, username string, update func(*st
 // scanUser reads a row of userColumns.
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Roles, &u.Disabled, &u.CreatedAt, &u.UpdatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Roles, &u.Disabled, &u.TokensNotBefore, &u.CreatedAt, &u.UpdatedAt); err != nil {
 		return store.User{}, err
 	}
 	u.Roles = fromList(u.Roles)
+	u.TokensNotBefore = utc(u.TokensNotBefore)
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return u, nil
 }

@@ -2,17 +2,19 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-const userColumns = `id, username, password_hash, roles, disabled, created_at, updated_at`
+const userColumns = `id, username, password_hash, roles, disabled, tokens_not_before, created_at, updated_at`
 
 // CreateUser inserts u; store.ErrAlreadyExists if its username or ID is taken.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.PasswordHash, encodeList(u.Roles), u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt))
+	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.PasswordHash, encodeList(u.Roles), u.Disabled, nullMicros(u.TokensNotBefore),
+		micros(u.CreatedAt), micros(u.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Username, dbError(err))
 	}
@@ -75,9 +77,10 @@ func (s *Store) UpdateUser(ctx context.Context, username string, update func(*st
 		}
 		u.ID, u.Username = old.ID, old.Username
 		u, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users
-			SET password_hash = ?, roles = ?, disabled = ?, created_at = ?, updated_at = ?
+			SET password_hash = ?, roles = ?, disabled = ?, tokens_not_before = ?, created_at = ?, updated_at = ?
 			WHERE id = ? RETURNING `+userColumns,
-			u.PasswordHash, encodeList(u.Roles), u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt), u.ID))
+			u.PasswordHash, encodeList(u.Roles), u.Disabled, nullMicros(u.TokensNotBefore), micros(u.CreatedAt),
+			micros(u.UpdatedAt), u.ID))
 		return err
 	})
 	switch {
@@ -94,15 +97,17 @@ func scanUser(row scanner) (store.User, error) {
 	var (
 		u                store.User
 		roles            string
+		notBefore        sql.NullInt64
 		created, updated int64
 	)
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &roles, &u.Disabled, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &roles, &u.Disabled, &notBefore, &created, &updated); err != nil {
 		return store.User{}, err
 	}
 	var err error
 	if u.Roles, err = decodeList(roles); err != nil {
 		return store.User{}, fmt.Errorf("decode roles: %w", err)
 	}
+	u.TokensNotBefore = fromNullMicros(notBefore)
 	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return u, nil
 }

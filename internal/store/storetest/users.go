@@ -14,8 +14,10 @@ func newUser(id, username string) store.User {
 		Username:     username,
 		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
 		Roles:        []string{"admin", "viewer"},
-		CreatedAt:    t0,
-		UpdatedAt:    t0.Add(time.Second),
+		// microseconds survive: the server compares with it to the instant
+		TokensNotBefore: ptr(t0.Add(-time.Minute + 123456*time.Microsecond)),
+		CreatedAt:       t0,
+		UpdatedAt:       t0.Add(time.Second),
 	}
 }
 
@@ -84,17 +86,19 @@ var userCases = []testCase{
 	{"Update", func(t *testing.T, s store.Store) {
 		must(t, "CreateUser", s.CreateUser(t.Context(), newUser("u1", "alice")))
 		want := store.User{
-			ID:           "u1",
-			Username:     "alice",
-			PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$bmV3c2FsdA$bmV3aGFzaA",
-			Roles:        []string{"viewer"},
-			Disabled:     true,
-			CreatedAt:    t0,
-			UpdatedAt:    t0.Add(time.Hour),
+			ID:              "u1",
+			Username:        "alice",
+			PasswordHash:    "$argon2id$v=19$m=65536,t=3,p=4$bmV3c2FsdA$bmV3aGFzaA",
+			Roles:           []string{"viewer"},
+			Disabled:        true,
+			TokensNotBefore: ptr(t0.Add(30 * time.Minute)),
+			CreatedAt:       t0,
+			UpdatedAt:       t0.Add(time.Hour),
 		}
 		got, err := s.UpdateUser(t.Context(), "alice", func(u *store.User) error {
 			check(t, "user passed to update", *u, newUser("u1", "alice"))
 			u.PasswordHash, u.Roles, u.Disabled, u.UpdatedAt = want.PasswordHash, want.Roles, want.Disabled, want.UpdatedAt
+			u.TokensNotBefore = want.TokensNotBefore
 			return nil
 		})
 		must(t, "UpdateUser", err)
