@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/accounts"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -816,5 +817,55 @@ func TestConsentForClientWithoutScopes(t *testing.T) {
 	tok, err := conf.Exchange(t.Context(), code)
 	if err != nil || tok.Extra("id_token") != nil || tok.RefreshToken != "" {
 		t.Fatalf("exchange: got %+v, %v, want an access token only", tok, err)
+	}
+}
+
+// TestBrowserSessionEndsWithUserChange: the authorization server's browser
+// session ends when the user's tokens do — a password change, disabling
+// (and enabling again) and revoking all sessions send the browser back to
+// the login form; a login right after the change holds.
+func TestBrowserSessionEndsWithUserChange(t *testing.T) {
+	tests := []struct {
+		name     string
+		password string // alice's password after the change
+		change   func(ctx context.Context, m *accounts.Manager, at time.Time) error
+	}{
+		{"password changed", "alice-new-password-2", func(ctx context.Context, m *accounts.Manager, at time.Time) error {
+			_, err := m.ChangePassword(ctx, "alice", "alice-new-password-2", at)
+			return err
+		}},
+		{"disabled and enabled again", alicePassword, func(ctx context.Context, m *accounts.Manager, at time.Time) error {
+			if _, err := m.Disable(ctx, "alice", at); err != nil {
+				return err
+			}
+			return m.SetDisabled(ctx, "alice", false)
+		}},
+		{"all sessions revoked", alicePassword, func(ctx context.Context, m *accounts.Manager, at time.Time) error {
+			_, err := m.EndTokens(ctx, "alice", at)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newFlowEnv(t)
+			m := &accounts.Manager{Store: e.store, Params: cheap}
+			conf := e.oauthConfig(webClient, "openid")
+			b := newBrowser(t, e.transport)
+			if _, s := e.authorize(b, conf, "alice", alicePassword); !s.login {
+				t.Fatalf("first authorization showed %+v, want the login page", s)
+			}
+			if _, s := e.authorize(b, conf, "alice", alicePassword); s.login {
+				t.Fatalf("second authorization showed the login page, want the session to carry it")
+			}
+			if err := tt.change(t.Context(), m, e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if _, s := e.authorize(b, conf, "alice", tt.password); !s.login {
+				t.Errorf("after the change: got %+v, want the login page again", s)
+			}
+			if _, s := e.authorize(b, conf, "alice", tt.password); s.login {
+				t.Errorf("the login right after the change did not hold: got the login page again")
+			}
+		})
 	}
 }

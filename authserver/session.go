@@ -25,15 +25,28 @@ type browserSession struct {
 	UserID   string `json:"sub"` // the user's subject
 	AuthTime int64  `json:"auth_time"`
 	Expires  int64  `json:"exp"`
+	// Started is the login's instant in Unix nanoseconds, compared with
+	// the user's TokensNotBefore: a password change, disabling or "revoke
+	// all sessions" ends the browser session too. Zero in cookies from
+	// before it existed, which are judged by AuthTime.
+	Started int64 `json:"t,omitempty"`
 }
 
 func (b *browserSession) authTime() time.Time { return time.Unix(b.AuthTime, 0).UTC() }
+
+// started is when the browser logged in, as precisely as the cookie says.
+func (b *browserSession) started() time.Time {
+	if b.Started != 0 {
+		return time.Unix(0, b.Started).UTC()
+	}
+	return b.authTime()
+}
 
 // startBrowserSession sets the session cookie for u, who has just logged in.
 func (s *Server) startBrowserSession(w http.ResponseWriter, u store.User) (*browserSession, error) {
 	now := s.cfg.Now()
 	b := &browserSession{ID: keyring.RandomToken(16), UserID: u.ID, AuthTime: now.Unix(),
-		Expires: now.Add(s.cfg.SessionTTL).Unix()}
+		Expires: now.Add(s.cfg.SessionTTL).Unix(), Started: now.UnixNano()}
 	v, err := s.seal(keyring.PurposeBrowserSession, sessionCookie, b)
 	if err != nil {
 		return nil, err
@@ -43,7 +56,9 @@ func (s *Server) startBrowserSession(w http.ResponseWriter, u store.User) (*brow
 }
 
 // currentUser returns the browser's session and its user, or nils when the
-// browser has no valid session or the user can no longer log in.
+// browser has no valid session, the user can no longer log in, or the user's
+// tokens were ended since the login (password changed, disabled, roles
+// changed, all sessions revoked: see issuedForCurrentUser).
 func (s *Server) currentUser(ctx context.Context, r *http.Request) (*browserSession, *store.User, error) {
 	v := s.cookieValue(r, sessionCookie)
 	if v == "" {
@@ -54,7 +69,7 @@ func (s *Server) currentUser(ctx context.Context, r *http.Request) (*browserSess
 		return nil, nil, nil
 	}
 	u, err := s.cfg.Store.GetUserByID(ctx, b.UserID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && u.Disabled {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !issuedForCurrentUser(u, b.started()) {
 		return nil, nil, nil
 	}
 	if err != nil {
