@@ -64,9 +64,9 @@ func TestRevocationReachesEveryVerifier(t *testing.T) {
 		// the new token. Each receiver applies the event on its own, so for
 		// a moment orders may refuse the cached token the gateway still
 		// forwards; the gateway then drops it, makes a new grant and
-		// retries once (step F for Basic). A 401 can still reach the
-		// client if orders also refuses the new token (a per-subject
-		// not-before in the same second); such calls are counted here.
+		// retries once (step F for Basic); the new token is dated after the
+		// revocation even within its second, so orders takes it. Any 401
+		// that still reached the client is counted here.
 		refusedUpstream := 0
 		took := waitUntil(t, "the Basic cache drops the revoked token", func() bool {
 			r := h.call(t, http.MethodGet, "/api/orders", auth, "", nil)
