@@ -12,6 +12,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/adminapi"
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -127,7 +128,17 @@ func (s *Server) certificateCaller(ctx context.Context, r *http.Request) (issuan
 	}
 	c, err := s.service(ctx, name, &oauth.Error{Code: oauth.ErrAccessDenied,
 		Description: fmt.Sprintf("the certificate's service %q is not an enabled client allowed client_credentials", name)})
-	return issuanceCaller{client: c, method: issueByCertificate}, err
+	if err != nil {
+		return issuanceCaller{}, err
+	}
+	if !issuedWhileEnabled(c, ca.IssuedAt(r.TLS.PeerCertificates[0])) {
+		// Issued before the client was last disabled: enabling the client
+		// again brings none of its earlier credentials back.
+		s.audit(ctx, "certificate refused", "client_id", name, "reason", "certificate issued before the client was last disabled")
+		return issuanceCaller{}, &oauth.Error{Code: oauth.ErrAccessDenied,
+			Description: "the client certificate was issued before the client was last disabled"}
+	}
+	return issuanceCaller{client: c, method: issueByCertificate}, nil
 }
 
 // CreateJoinToken implements adminapi.Service: a token of 256 random bits,

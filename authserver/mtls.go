@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
+	"github.com/gatehouse-dev/gatehouse/internal/ca"
 	"github.com/gatehouse-dev/gatehouse/internal/jose"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -247,6 +248,9 @@ func (s *Server) certificateAuthenticates(r *http.Request, c store.Client) (bool
 	}
 	if got != want {
 		return false, "the certificate names " + got.String() + ", not " + want.String()
+	}
+	if !issuedWhileEnabled(c, ca.IssuedAt(r.TLS.PeerCertificates[0])) {
+		return false, "the certificate was issued before the client was last disabled"
 	}
 	return true, ""
 }

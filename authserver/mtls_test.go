@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -467,5 +468,54 @@ func TestMTLSUserinfoBinding(t *testing.T) {
 		if tt.status == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 			t.Errorf("userinfo %s: got WWW-Authenticate %q, want invalid_token", tt.name, resp.Header.Get("WWW-Authenticate"))
 		}
+	}
+}
+
+// TestCertificateIssuedBeforeDisabling: a client's certificate issued
+// before the client was last disabled neither authenticates it
+// (tls_client_auth) nor renews after the client is enabled again, as its
+// tokens of then stay dead; a certificate issued since works.
+func TestCertificateIssuedBeforeDisabling(t *testing.T) {
+	ms := newMTLSServer(t)
+	old := issueSVID(t, ms.ca, "orders")
+	cc := url.Values{"grant_type": {oauth.GrantClientCredentials}}
+	renew := func(svid *x509svid.SVID) int {
+		req, _ := http.NewRequest(http.MethodPost, ms.mtlsURL+"/pki/v1/issue", bytes.NewReader(newCSR(t, &x509.CertificateRequest{})))
+		req.Header.Set("Content-Type", pki.ContentTypeCSR)
+		resp, err := ms.client(t, svid).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status, body := ms.post(t, ms.client(t, old), ms.mtlsURL+"/oauth2/token", "orders", cc); status != 200 {
+		t.Fatalf("before the disabling: got %d %v, want 200", status, body)
+	}
+	if status := renew(old); status != 200 {
+		t.Fatalf("renewal before the disabling: got %d, want 200", status)
+	}
+	for _, disabled := range []bool{true, false} {
+		if _, err := ms.admin.SetClientDisabled(t.Context(), "orders", disabled); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ms.admin is not the server's own, so the server's client cache takes
+	// up to a second to see the change; and X.509 times have whole seconds,
+	// so a certificate issued a second after the enabling reads as issued
+	// after the disabling.
+	time.Sleep(1100 * time.Millisecond)
+	if status, body := ms.post(t, ms.client(t, old), ms.mtlsURL+"/oauth2/token", "orders", cc); status != 401 || body["error"] != oauth.ErrInvalidClient {
+		t.Errorf("tls_client_auth with the old certificate after enabling again: got %d %v, want 401 invalid_client", status, body)
+	}
+	if status := renew(old); status != http.StatusForbidden {
+		t.Errorf("renewal with the old certificate after enabling again: got %d, want 403", status)
+	}
+	fresh := issueSVID(t, ms.ca, "orders")
+	if status, body := ms.post(t, ms.client(t, fresh), ms.mtlsURL+"/oauth2/token", "orders", cc); status != 200 {
+		t.Errorf("tls_client_auth with a new certificate: got %d %v, want 200", status, body)
+	}
+	if status := renew(fresh); status != 200 {
+		t.Errorf("renewal with a new certificate: got %d, want 200", status)
 	}
 }

@@ -380,3 +380,30 @@ func FuzzSignCSR(f *testing.F) {
 		}
 	})
 }
+
+// TestIssuedAt: IssuedAt undoes the backdating of NotBefore for short and
+// long lifetimes, so a certificate can be compared with the instant a
+// client was disabled.
+func TestIssuedAt(t *testing.T) {
+	for _, ttl := range []time.Duration{3 * time.Second, 5 * time.Minute, 10 * time.Minute, time.Hour, DefaultLeafTTL} {
+		t.Run(ttl.String(), func(t *testing.T) {
+			at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+			clk := &clock{t: at}
+			c, err := Init(Config{TrustDomain: td, LeafTTL: ttl, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain, err := c.Issue(newKey(t).Public(), "orders")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !chain[0].NotBefore.Before(at) {
+				t.Fatalf("got NotBefore %v, want backdated before %v", chain[0].NotBefore, at)
+			}
+			// X.509 has whole seconds: up to a second early, never late.
+			if got := IssuedAt(chain[0]); got.After(at) || got.Before(at.Add(-time.Second)) {
+				t.Errorf("got IssuedAt %v, want %v or up to a second before", got, at)
+			}
+		})
+	}
+}

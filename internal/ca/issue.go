@@ -22,6 +22,17 @@ import (
 // peers whose clocks lag.
 const maxLeafBackdate = time.Minute
 
+// IssuedAt returns when a leaf certificate of this package was issued: its
+// NotBefore undone of the backdating (a tenth of the lifetime, at most
+// maxLeafBackdate — read from the certificate's own span, so whatever TTL it
+// was issued with), to the second (X.509 times have whole seconds). It
+// errs early, never late: a certificate whose NotAfter was cut short by an
+// expiring root reads as issued up to a minute early.
+func IssuedAt(leaf *x509.Certificate) time.Time {
+	span := leaf.NotAfter.Sub(leaf.NotBefore)
+	return leaf.NotBefore.Add(min(span/11, maxLeafBackdate))
+}
+
 // ID returns the SPIFFE ID of the service name: spiffe://<td>/svc/<name>.
 func (c *CA) ID(name string) (spiffeid.ID, error) {
 	id, err := pki.ServiceID(c.td, name)
