@@ -79,6 +79,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if r.Method == http.MethodPost && s.cookieValue(r, sessionCookie) == "" {
+		// A form posted from the RP's site carries no SameSite=Lax cookie;
+		// the top-level GET it is sent on to does.
+		setPageHeaders(w.Header())
+		w.Header().Set("Location", s.cfg.Issuer+pathLogout+"?"+params.Encode())
+		w.WriteHeader(http.StatusSeeOther)
+		return nil
+	}
 	sess, u, err := s.currentUser(ctx, r)
 	if err != nil {
 		return err

@@ -255,6 +255,14 @@ func TestLogoutWithoutSession(t *testing.T) {
 	if p.url.Path != "/signed-out" || p.url.Query().Get("state") != "x" {
 		t.Fatalf("got %s (%d), want the post-logout redirect URI", p.url, p.status)
 	}
+	// A POST without the session cookie (SameSite=Lax keeps it from a
+	// cross-site form) goes on as a top-level GET, which carries it.
+	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	p = b.post(e.issuer+"/oauth2/logout", url.Values{"client_id": {webClient}, "state": {"x"}})
+	if loc := p.header.Get("Location"); p.status != http.StatusSeeOther || loc != e.issuer+"/oauth2/logout?client_id=web&state=x" {
+		t.Fatalf("POST without a session: got %d Location %q, want 303 to the GET of the same request", p.status, loc)
+	}
+	b.client.CheckRedirect = nil
 	p = b.get(e.issuer + "/oauth2/logout")
 	if p.status != http.StatusOK || !strings.Contains(p.body, "You are signed out") {
 		t.Fatalf("got %d:\n%s\nwant the signed-out page", p.status, p.body)
