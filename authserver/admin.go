@@ -156,7 +156,8 @@ func userRecord(u store.User) adminapi.User {
 func clientRecord(c store.Client) adminapi.Client {
 	return adminapi.Client{ID: c.ID, Public: c.Public, AuthMethod: c.AuthMethod, Grants: nonNil(c.Grants),
 		Scopes: nonNil(c.Scopes), RedirectURIs: nonNil(c.RedirectURIs), Audience: nonNil(c.Audience),
-		AccessTokenFormat: c.AccessTokenFormat, TrustedProxy: c.TrustedProxy, CertificateBound: c.CertificateBound, Disabled: c.Disabled,
+		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+		AccessTokenFormat:      c.AccessTokenFormat, TrustedProxy: c.TrustedProxy, CertificateBound: c.CertificateBound, Disabled: c.Disabled,
 		JWKS: json.RawMessage(c.JWKS), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
@@ -400,7 +401,8 @@ func (a *Admin) CreateClient(ctx context.Context, nc adminapi.NewClient) (admina
 	}
 	c, secret, err := a.accounts.AddClient(ctx, accounts.ClientSpec{ID: nc.ID, Public: nc.Public,
 		Grants: nc.Grants, Scopes: nc.Scopes, RedirectURIs: nc.RedirectURIs, Audience: nc.Audience,
-		AuthMethod: nc.AuthMethod, JWKS: nc.JWKS, TrustedProxy: nc.TrustedProxy,
+		PostLogoutRedirectURIs: nc.PostLogoutRedirectURIs,
+		AuthMethod:             nc.AuthMethod, JWKS: nc.JWKS, TrustedProxy: nc.TrustedProxy,
 		AccessTokenFormat: nc.AccessTokenFormat, AccessTokenTTL: time.Duration(nc.AccessTokenTTL),
 		RefreshTokenTTL: time.Duration(nc.RefreshTokenTTL), RefreshAbsoluteTTL: time.Duration(nc.RefreshAbsoluteTTL),
 		ExchangeAudiences: nc.ExchangeAudiences, CertificateBound: nc.CertificateBound})

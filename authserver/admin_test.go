@@ -131,9 +131,20 @@ func TestAdminAPIClients(t *testing.T) {
 	if err != nil || !gw.Client.TrustedProxy {
 		t.Fatalf("create trusted proxy: got %+v, %v", gw, err)
 	}
+	// An RP that logs its users out at the end-session endpoint.
+	bye := []string{"https://rp.example/signed-out"}
+	rp, err := a.CreateClient(ctx, adminapi.NewClient{ID: "rp", Grants: []string{oauth.GrantAuthorizationCode},
+		RedirectURIs: []string{"https://rp.example/cb"}, PostLogoutRedirectURIs: bye})
+	if err != nil || !slices.Equal(rp.Client.PostLogoutRedirectURIs, bye) {
+		t.Fatalf("create with post-logout redirect URIs: got %+v, %v, want %q", rp, err, bye)
+	}
+	if _, err := a.CreateClient(ctx, adminapi.NewClient{ID: "rp2", Grants: []string{oauth.GrantAuthorizationCode},
+		RedirectURIs: []string{"https://rp.example/cb"}, PostLogoutRedirectURIs: []string{"http://rp.example/bye"}}); !errors.Is(err, adminapi.ErrInvalid) {
+		t.Fatalf("create with an http post-logout redirect URI: got %v, want ErrInvalid", err)
+	}
 	list, err := a.ListClients(ctx)
-	if err != nil || len(list) != 3 {
-		t.Fatalf("list: got %+v, %v, want 3 clients", list, err)
+	if err != nil || len(list) != 4 {
+		t.Fatalf("list: got %+v, %v, want 4 clients", list, err)
 	}
 	if c, err := a.SetClientDisabled(ctx, "billing", true); err != nil || !c.Disabled {
 		t.Fatalf("disable: got %+v, %v", c, err)

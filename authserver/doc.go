@@ -20,6 +20,19 @@
 //     checked with argon2id as in the password grant, a browser session in
 //     a sealed cookie so that the next request skips the login, and consent
 //     remembered per user, client and scope;
+//   - the end-session endpoint of OpenID Connect RP-Initiated Logout 1.0
+//     (end_session_endpoint, GET or POST) with id_token_hint (our issuer,
+//     keys and typ "JWT", one audience naming the client; an expired ID
+//     token is a valid hint), client_id, post_logout_redirect_uri (exact
+//     match of the client's post_logout_redirect_uris, else an error page,
+//     never a redirect) and state; logout_hint and ui_locales are ignored.
+//     A hint of the logged-in user ends the session at once; otherwise the
+//     user confirms on a page protected like the login and consent pages.
+//     Logout clears the cookie, records the browser session as ended in
+//     the store until it would have expired (so a copy of the cookie stops
+//     working), revokes the refresh-token family the hint's sid names, and
+//     writes an audit log line. Tokens other clients got through the same
+//     browser session are not linked to it and live on (RFC 7009 ends them);
 //   - the token endpoint (RFC 6749 §3.2) with the authorization_code
 //     (§4.1.3, single use, 60 s, bound to client, redirect URI and PKCE
 //     verifier; a replay revokes what the first redemption issued),

@@ -50,11 +50,13 @@ type flowEnv struct {
 	t        testing.TB
 	issuer   string
 	callback string // the redirect URI registered for every client
-	store    store.Store
-	keyring  *keyring.Keyring
-	clock    *testClock
-	secrets  map[string]string // client ID → secret
-	alice    store.User
+	// signedOut is the post-logout redirect URI of the web and spa clients.
+	signedOut string
+	store     store.Store
+	keyring   *keyring.Keyring
+	clock     *testClock
+	secrets   map[string]string // client ID → secret
+	alice     store.User
 	// transport reaches the server (it trusts its certificate over https).
 	transport http.RoundTripper
 	// handler is the server itself, for tests that call it directly.
@@ -93,7 +95,7 @@ func newFlowEnvOn(t testing.TB, st store.Store, useTLS bool) *flowEnv {
 		io.WriteString(w, "client application")
 	}))
 	t.Cleanup(cb.Close)
-	e := &flowEnv{t: t, callback: cb.URL + "/callback", store: st, keyring: keyring.Generate(),
+	e := &flowEnv{t: t, callback: cb.URL + "/callback", signedOut: cb.URL + "/signed-out", store: st, keyring: keyring.Generate(),
 		clock: &testClock{}, secrets: map[string]string{}}
 
 	srv := httptest.NewUnstartedServer(nil)
@@ -134,8 +136,10 @@ func (e *flowEnv) seed(ctx context.Context) {
 	code := []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
 	oidcScopes := []string{"openid", "profile", "roles", "orders"}
 	for _, spec := range []accounts.ClientSpec{
-		{ID: spaClient, AuthMethod: store.AuthNone, Grants: code, Scopes: oidcScopes, RedirectURIs: []string{e.callback}},
-		{ID: webClient, Grants: code, Scopes: oidcScopes, RedirectURIs: []string{e.callback}},
+		{ID: spaClient, AuthMethod: store.AuthNone, Grants: code, Scopes: oidcScopes, RedirectURIs: []string{e.callback},
+			PostLogoutRedirectURIs: []string{e.signedOut}},
+		{ID: webClient, Grants: code, Scopes: oidcScopes, RedirectURIs: []string{e.callback},
+			PostLogoutRedirectURIs: []string{e.signedOut}},
 		{ID: postClient, AuthMethod: store.AuthClientSecretPost, Grants: code, Scopes: oidcScopes, RedirectURIs: []string{e.callback}},
 		{ID: bareClient, Grants: []string{oauth.GrantAuthorizationCode}, RedirectURIs: []string{e.callback}},
 		{ID: cliClient, Grants: []string{oauth.GrantPassword}, Scopes: []string{"orders", "openid"},

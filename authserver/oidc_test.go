@@ -25,6 +25,7 @@ func TestDiscoveryAuthorizationCode(t *testing.T) {
 		for key, want := range map[string]any{
 			"authorization_endpoint":                         e.issuer + "/oauth2/authorize",
 			"userinfo_endpoint":                              e.issuer + "/oauth2/userinfo",
+			"end_session_endpoint":                           e.issuer + "/oauth2/logout",
 			"response_types_supported":                       []any{"code"},
 			"response_modes_supported":                       []any{"query"},
 			"code_challenge_methods_supported":               []any{"S256"},

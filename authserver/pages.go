@@ -13,7 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 )
 
-// The login, consent and error pages are server-rendered HTML that work
+// The login, consent, logout and error pages are server-rendered HTML that work
 // without JavaScript and load nothing from elsewhere: one inline style
 // sheet, allowed by its hash in the Content-Security-Policy.
 
@@ -79,6 +79,23 @@ const consentHTML = `{{define "content"}}
 </form>
 {{end}}`
 
+const logoutHTML = `{{define "content"}}
+<p>You are signed in as <strong>{{.Username}}</strong>.</p>
+<p>{{if .ClientID}}<strong>{{.ClientID}}</strong> asks to sign you out.{{else}}An application asks to sign you out.{{end}}
+Do you want to sign out?</p>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf_token" value="{{.CSRF}}">
+<input type="hidden" name="request" value="{{.Request}}">
+<button class="primary" type="submit" name="action" value="logout">Sign out</button>
+<button type="submit" name="action" value="stay">Stay signed in</button>
+</form>
+{{end}}`
+
+// messageHTML is a page that only tells the user something.
+const messageHTML = `{{define "content"}}
+<p role="status">{{.Message}}</p>
+{{end}}`
+
 const errorHTML = `{{define "content"}}
 <p role="alert">{{.Message}}</p>
 <p>Return to the application you came from and try again.</p>
@@ -89,6 +106,8 @@ var (
 	loginPage   = template.Must(template.Must(layout.Clone()).Parse(loginHTML))
 	consentPage = template.Must(template.Must(layout.Clone()).Parse(consentHTML))
 	errorPage   = template.Must(template.Must(layout.Clone()).Parse(errorHTML))
+	logoutPage  = template.Must(template.Must(layout.Clone()).Parse(logoutHTML))
+	messagePage = template.Must(template.Must(layout.Clone()).Parse(messageHTML))
 )
 
 type loginData struct {
@@ -98,6 +117,10 @@ type loginData struct {
 type consentData struct {
 	Title, Username, ClientID, Action, CSRF, Request string
 	Scopes                                           []string
+}
+
+type logoutData struct {
+	Title, Username, ClientID, Action, CSRF, Request string
 }
 
 type errorData struct {

@@ -255,6 +255,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+prefix+pathAuthorize, s.handleAuthorize)
 	s.mux.HandleFunc("POST "+prefix+pathLogin, s.handleLogin)
 	s.mux.HandleFunc("POST "+prefix+pathConsent, s.handleConsent)
+	s.mux.HandleFunc("GET "+prefix+pathLogout, s.handleLogout)
+	s.mux.HandleFunc("POST "+prefix+pathLogout, s.handleLogout)
+	s.mux.HandleFunc("POST "+prefix+pathLogoutConfirm, s.handleLogoutConfirm)
 	s.mux.HandleFunc("GET "+prefix+pathUserinfo, s.handleUserinfo)
 	s.mux.HandleFunc("POST "+prefix+pathUserinfo, s.handleUserinfo)
 	s.mux.HandleFunc(prefix+pathIntrospect, s.handleIntrospect)
@@ -298,10 +301,12 @@ func (s *Server) TokenURL() string { return s.cfg.Issuer + pathToken }
 
 // metadata is the discovery document (RFC 8414 §2, OIDC Discovery §3).
 type metadata struct {
-	Issuer                   string   `json:"issuer"`
-	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
-	TokenEndpoint            string   `json:"token_endpoint"`
-	UserinfoEndpoint         string   `json:"userinfo_endpoint"`
+	Issuer                string `json:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint"`
+	// OpenID Connect RP-Initiated Logout 1.0 §2.1.
+	EndSessionEndpoint       string   `json:"end_session_endpoint"`
 	JWKSURI                  string   `json:"jwks_uri"`
 	ScopesSupported          []string `json:"scopes_supported"`
 	GrantTypes               []string `json:"grant_types_supported"`
@@ -349,6 +354,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		AuthorizationEndpoint:    s.cfg.Issuer + pathAuthorize,
 		TokenEndpoint:            s.TokenURL(),
 		UserinfoEndpoint:         s.cfg.Issuer + pathUserinfo,
+		EndSessionEndpoint:       s.cfg.Issuer + pathLogout,
 		JWKSURI:                  s.cfg.Issuer + pathJWKS,
 		ScopesSupported:          []string{scopeOpenID, scopeProfile, scopeRoles},
 		GrantTypes:               grants,

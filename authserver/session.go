@@ -56,9 +56,10 @@ func (s *Server) startBrowserSession(w http.ResponseWriter, u store.User) (*brow
 }
 
 // currentUser returns the browser's session and its user, or nils when the
-// browser has no valid session, the user can no longer log in, or the user's
-// tokens were ended since the login (password changed, disabled, roles
-// changed, all sessions revoked: see issuedForCurrentUser).
+// browser has no valid session, the session was ended by logout (see
+// logout.go), the user can no longer log in, or the user's tokens were ended
+// since the login (password changed, disabled, roles changed, all sessions
+// revoked: see issuedForCurrentUser).
 func (s *Server) currentUser(ctx context.Context, r *http.Request) (*browserSession, *store.User, error) {
 	v := s.cookieValue(r, sessionCookie)
 	if v == "" {
@@ -66,6 +67,12 @@ func (s *Server) currentUser(ctx context.Context, r *http.Request) (*browserSess
 	}
 	var b browserSession
 	if s.open(keyring.PurposeBrowserSession, sessionCookie, v, &b) != nil || s.cfg.Now().Unix() >= b.Expires {
+		return nil, nil, nil
+	}
+	switch ended, err := s.loginEnded(ctx, b.ID); {
+	case err != nil:
+		return nil, nil, s.internal(ctx, "get ended browser session", err)
+	case ended: // by logout; this is a copy of the cookie, or a stale one
 		return nil, nil, nil
 	}
 	u, err := s.cfg.Store.GetUserByID(ctx, b.UserID)

@@ -174,6 +174,7 @@ func newClientCommand() *cobra.Command {
 	f.StringSliceVar(&spec.Grants, "grants", []string{"client_credentials"}, "allowed grant types, comma-separated")
 	f.StringSliceVar(&spec.Scopes, "scopes", nil, "allowed scopes, comma-separated")
 	f.StringSliceVar(&spec.RedirectURIs, "redirect-uris", nil, "redirect URIs, comma-separated")
+	f.StringSliceVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uris", nil, "URIs the end-session endpoint may send the browser to after logout, comma-separated")
 	f.StringSliceVar(&spec.Audience, "audience", nil, "audience of its access tokens (default: the server's)")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret)")
 	f.StringVar(&spec.AuthMethod, "auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth (its certificate, spiffe://<td>/svc/CLIENT_ID) or none (default: client_secret_basic)")

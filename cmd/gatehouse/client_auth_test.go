@@ -18,7 +18,8 @@ func TestClientAddAuthMethod(t *testing.T) {
 	}
 	db := "sqlite:" + filepath.Join(dir, "gh.db")
 	out, err := run(t, "", "client", "add", "spa", "--auth-method", "none", "--grants", "authorization_code,refresh_token",
-		"--redirect-uris", "http://127.0.0.1:3000/callback", "--store", db)
+		"--redirect-uris", "http://127.0.0.1:3000/callback",
+		"--post-logout-redirect-uris", "http://127.0.0.1:3000/signed-out,http://127.0.0.1:3000/bye", "--store", db)
 	if err != nil || strings.Contains(out, "client secret") {
 		t.Fatalf("client add: got %q, %v, want a public client and no secret", out, err)
 	}
@@ -36,5 +37,9 @@ func TestClientAddAuthMethod(t *testing.T) {
 		if err != nil || c.AuthMethod != want || c.Public != (want == store.AuthNone) {
 			t.Fatalf("client %s: got %+v, %v, want auth method %q", id, c, err, want)
 		}
+	}
+	spa, _ := st.GetClient(context.Background(), "spa")
+	if got := strings.Join(spa.PostLogoutRedirectURIs, ","); got != "http://127.0.0.1:3000/signed-out,http://127.0.0.1:3000/bye" {
+		t.Fatalf("client spa: got post-logout redirect URIs %q, want the two of the flag", got)
 	}
 }

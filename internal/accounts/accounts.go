@@ -204,7 +204,11 @@ type ClientSpec struct {
 	// RedirectURIs are compared exactly; required with the
 	// authorization_code grant.
 	RedirectURIs []string
-	Audience     []string
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the browser after logout; compared exactly, checked like
+	// RedirectURIs. Optional.
+	PostLogoutRedirectURIs []string
+	Audience               []string
 	// AccessTokenFormat is store.FormatJWT or store.FormatOpaque; if
 	// empty, JWT.
 	AccessTokenFormat string
@@ -294,7 +298,7 @@ func (m *Manager) buildClient(spec ClientSpec) (store.Client, string, error) {
 	return store.Client{
 		ID: spec.ID, SecretHash: hash, Public: spec.Public, AuthMethod: spec.AuthMethod,
 		Grants: spec.Grants, Scopes: spec.Scopes, RedirectURIs: spec.RedirectURIs, Audience: spec.Audience,
-		AccessTokenFormat: format, AccessTokenTTL: spec.AccessTokenTTL, RefreshTokenTTL: spec.RefreshTokenTTL,
+		PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, AccessTokenFormat: format, AccessTokenTTL: spec.AccessTokenTTL, RefreshTokenTTL: spec.RefreshTokenTTL,
 		RefreshAbsoluteTTL: spec.RefreshAbsoluteTTL, ExchangeAudiences: spec.ExchangeAudiences,
 		JWKS: jwks, TrustedProxy: spec.TrustedProxy, CertificateBound: spec.CertificateBound, CreatedAt: now, UpdatedAt: now,
 	}, secret, nil
@@ -369,6 +373,11 @@ func checkClient(spec ClientSpec) error {
 	for _, u := range spec.RedirectURIs {
 		if err := checkRedirectURI(u); err != nil {
 			return fmt.Errorf("%w client %q: redirect URI %q %v", ErrInvalid, spec.ID, u, err)
+		}
+	}
+	for _, u := range spec.PostLogoutRedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return fmt.Errorf("%w client %q: post-logout redirect URI %q %v", ErrInvalid, spec.ID, u, err)
 		}
 	}
 	return checkTokens(spec)

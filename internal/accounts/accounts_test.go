@@ -3,6 +3,7 @@ package accounts_test
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,6 +62,11 @@ func TestClientAuthMethodAndRedirectURIs(t *testing.T) {
 		{"data redirect", accounts.ClientSpec{Grants: code, RedirectURIs: []string{"data:text/html,hi"}}, true, "", false},
 		{"redirect with fragment", accounts.ClientSpec{Grants: code, RedirectURIs: []string{"https://app.example.com/cb#x"}}, true, "", false},
 		{"relative redirect", accounts.ClientSpec{Grants: code, RedirectURIs: []string{"/cb"}}, true, "", false},
+		{"post-logout redirect", accounts.ClientSpec{Grants: code, RedirectURIs: cb, PostLogoutRedirectURIs: []string{"https://app.example.com/bye", "http://127.0.0.1:8000/bye"}},
+			false, store.AuthClientSecretBasic, false},
+		{"post-logout redirect with fragment", accounts.ClientSpec{Grants: code, RedirectURIs: cb, PostLogoutRedirectURIs: []string{"https://app.example.com/bye#x"}}, true, "", false},
+		{"post-logout redirect off loopback over http", accounts.ClientSpec{Grants: code, RedirectURIs: cb, PostLogoutRedirectURIs: []string{"http://app.example.com/bye"}}, true, "", false},
+		{"javascript post-logout redirect", accounts.ClientSpec{Grants: code, RedirectURIs: cb, PostLogoutRedirectURIs: []string{"javascript:alert(1)"}}, true, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +88,9 @@ func TestClientAuthMethodAndRedirectURIs(t *testing.T) {
 			}
 			if stored.AuthMethod != tt.wantMethod || stored.Public != tt.wantPublic || c.AuthMethod != tt.wantMethod {
 				t.Fatalf("got method %q public %v, want %q and %v", stored.AuthMethod, stored.Public, tt.wantMethod, tt.wantPublic)
+			}
+			if !slices.Equal(stored.PostLogoutRedirectURIs, tt.spec.PostLogoutRedirectURIs) {
+				t.Fatalf("got post-logout redirect URIs %q, want %q", stored.PostLogoutRedirectURIs, tt.spec.PostLogoutRedirectURIs)
 			}
 			if (secret == "") != tt.wantPublic || (stored.SecretHash == "") != tt.wantPublic {
 				t.Fatalf("got secret %q hash %q, want a secret exactly for confidential clients", secret, stored.SecretHash)

@@ -138,35 +138,41 @@ type Revoked struct {
 // Client is a client registration as the admin API shows it: never its
 // secret or the secret's hash.
 type Client struct {
-	ID                string          `json:"client_id"`
-	Public            bool            `json:"public"`
-	AuthMethod        string          `json:"token_endpoint_auth_method,omitempty"`
-	Grants            []string        `json:"grant_types"`
-	Scopes            []string        `json:"scopes"`
-	RedirectURIs      []string        `json:"redirect_uris"`
-	Audience          []string        `json:"audience"`
-	AccessTokenFormat string          `json:"access_token_format"`
-	TrustedProxy      bool            `json:"trusted_proxy"`
-	CertificateBound  bool            `json:"tls_client_certificate_bound_access_tokens"`
-	Disabled          bool            `json:"disabled"`
-	JWKS              json.RawMessage `json:"jwks,omitempty"`
-	CreatedAt         time.Time       `json:"created_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
+	ID           string   `json:"client_id"`
+	Public       bool     `json:"public"`
+	AuthMethod   string   `json:"token_endpoint_auth_method,omitempty"`
+	Grants       []string `json:"grant_types"`
+	Scopes       []string `json:"scopes"`
+	RedirectURIs []string `json:"redirect_uris"`
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the browser after logout (OpenID Connect RP-Initiated Logout 1.0).
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
+	Audience               []string        `json:"audience"`
+	AccessTokenFormat      string          `json:"access_token_format"`
+	TrustedProxy           bool            `json:"trusted_proxy"`
+	CertificateBound       bool            `json:"tls_client_certificate_bound_access_tokens"`
+	Disabled               bool            `json:"disabled"`
+	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	CreatedAt              time.Time       `json:"created_at"`
+	UpdatedAt              time.Time       `json:"updated_at"`
 }
 
 // NewClient is the body of POST /v1/clients. A confidential client gets a
 // generated secret unless it authenticates with private_key_jwt, which needs
 // JWKS (public keys only), or with tls_client_auth (its certificate).
 type NewClient struct {
-	ID           string          `json:"client_id"`
-	Public       bool            `json:"public"`
-	AuthMethod   string          `json:"token_endpoint_auth_method,omitempty"`
-	Grants       []string        `json:"grant_types"`
-	Scopes       []string        `json:"scopes"`
-	RedirectURIs []string        `json:"redirect_uris"`
-	Audience     []string        `json:"audience"`
-	TrustedProxy bool            `json:"trusted_proxy"`
-	JWKS         json.RawMessage `json:"jwks,omitempty"`
+	ID           string   `json:"client_id"`
+	Public       bool     `json:"public"`
+	AuthMethod   string   `json:"token_endpoint_auth_method,omitempty"`
+	Grants       []string `json:"grant_types"`
+	Scopes       []string `json:"scopes"`
+	RedirectURIs []string `json:"redirect_uris"`
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the browser after logout; compared exactly. Optional.
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris,omitempty"`
+	Audience               []string        `json:"audience"`
+	TrustedProxy           bool            `json:"trusted_proxy"`
+	JWKS                   json.RawMessage `json:"jwks,omitempty"`
 	// CertificateBound requires its access tokens to be bound to its TLS
 	// client certificate (RFC 8705 §3).
 	CertificateBound bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`

@@ -41,7 +41,10 @@ type SeedClient struct {
 	Grants       []string `yaml:"grants"`
 	Scopes       []string `yaml:"scopes"`
 	RedirectURIs []string `yaml:"redirect_uris"`
-	Audience     []string `yaml:"audience"`
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the browser after logout; compared exactly.
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	Audience               []string `yaml:"audience"`
 	// AccessTokenFormat: jwt (default) or opaque.
 	AccessTokenFormat string `yaml:"access_token_format"`
 	// Lifetimes; zero or absent means the server's default.
@@ -111,7 +114,7 @@ func (s *Seed) Apply(ctx context.Context, m *accounts.Manager) error {
 		}
 		_, _, err = m.PutClient(ctx, accounts.ClientSpec{ID: c.ID, Secret: c.Secret, Public: public,
 			AuthMethod: c.AuthMethod, Grants: c.Grants, Scopes: c.Scopes, RedirectURIs: c.RedirectURIs, Audience: c.Audience,
-			AccessTokenFormat: c.AccessTokenFormat, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
+			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, AccessTokenFormat: c.AccessTokenFormat, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 			RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, ExchangeAudiences: c.ExchangeAudiences,
 			JWKS: jwks, TrustedProxy: c.TrustedProxy, CertificateBound: c.CertificateBound})
 		if err != nil {

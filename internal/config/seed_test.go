@@ -16,6 +16,7 @@ func TestSeedRegistersAuthMethods(t *testing.T) {
     grants: [authorization_code, refresh_token]
     scopes: [openid, profile]
     redirect_uris: ["http://127.0.0.1:3000/callback"]
+    post_logout_redirect_uris: ["http://127.0.0.1:3000/signed-out"]
   - id: web
     secret: "web-secret-0123456789"
     auth_method: client_secret_post
@@ -45,6 +46,9 @@ func TestSeedRegistersAuthMethods(t *testing.T) {
 		if c.AuthMethod != want.method || c.Public != want.public {
 			t.Errorf("client %s: got method %q public %v, want %q and %v", id, c.AuthMethod, c.Public, want.method, want.public)
 		}
+	}
+	if c, _ := st.GetClient(t.Context(), "spa"); len(c.PostLogoutRedirectURIs) != 1 || c.PostLogoutRedirectURIs[0] != "http://127.0.0.1:3000/signed-out" {
+		t.Errorf("client spa: got post-logout redirect URIs %q, want the seed's", c.PostLogoutRedirectURIs)
 	}
 
 	bad, err := ParseSeed([]byte("clients:\n  - id: app\n    secret: \"app-secret-0123456789\"\n    grants: [authorization_code]\n"))

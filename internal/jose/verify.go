@@ -109,6 +109,11 @@ type Expect struct {
 	Leeway time.Duration
 	// Now is the time to check against; if zero, time.Now().
 	Now time.Time
+	// SkipExpiryCheck accepts a token whose "exp" has passed ("exp" must
+	// still be present). Only for a token that is a hint rather than a
+	// credential, such as the id_token_hint of OpenID Connect RP-Initiated
+	// Logout 1.0 §2, which may have expired: never for access tokens.
+	SkipExpiryCheck bool
 
 	// set is true for VerifySET: a SET has no "exp" (RFC 8417 §2.2).
 	set bool
@@ -203,7 +208,7 @@ func checkClaims(c *Claims, want Expect) error {
 	if c.Expiry == nil && !want.set {
 		return fmt.Errorf("%w: no exp", ErrMalformed)
 	}
-	if c.Expiry != nil && now.After(c.Expiry.Time().Add(leeway)) {
+	if c.Expiry != nil && !want.SkipExpiryCheck && now.After(c.Expiry.Time().Add(leeway)) {
 		return ErrExpired
 	}
 	if c.NotBefore != nil && now.Add(leeway).Before(c.NotBefore.Time()) {

@@ -243,8 +243,19 @@ func TestVerify(t *testing.T) {
 			wantErr: jose.ErrExpired,
 		},
 		{
+			name:   "expired long ago, expiry not checked",
+			token:  mint(t, es, jose.TypeAccessToken, func(c *jose.Claims) { c.Expiry = at(-24 * time.Hour) }),
+			expect: func(e *jose.Expect) { e.SkipExpiryCheck = true },
+		},
+		{
 			name:    "no exp",
 			token:   mint(t, es, jose.TypeAccessToken, func(c *jose.Claims) { c.Expiry = nil }),
+			wantErr: jose.ErrMalformed,
+		},
+		{
+			name:    "no exp, expiry not checked",
+			token:   mint(t, es, jose.TypeAccessToken, func(c *jose.Claims) { c.Expiry = nil }),
+			expect:  func(e *jose.Expect) { e.SkipExpiryCheck = true },
 			wantErr: jose.ErrMalformed,
 		},
 		{

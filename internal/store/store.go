@@ -64,7 +64,11 @@ type Client struct {
 	Grants       []string // allowed grant types
 	Scopes       []string // scopes the client may request
 	RedirectURIs []string
-	Audience     []string // audience of its access tokens; empty means the server default
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the browser after logout (OpenID Connect RP-Initiated Logout 1.0
+	// §3.1, post_logout_redirect_uris); compared exactly.
+	PostLogoutRedirectURIs []string
+	Audience               []string // audience of its access tokens; empty means the server default
 	// AccessTokenFormat is FormatJWT or FormatOpaque; empty means FormatJWT.
 	AccessTokenFormat string
 	// AuthMethod is the registered token_endpoint_auth_method (RFC 7591

@@ -12,16 +12,17 @@ import (
 
 const clientColumns = `id, secret_hash, public, grants, scopes, redirect_uris, audience,
 	access_token_format, auth_method, jwks, access_token_ttl, refresh_token_ttl, refresh_absolute_ttl,
-	exchange_audiences, trusted_proxy, certificate_bound, disabled, disabled_at, created_at, updated_at`
+	exchange_audiences, trusted_proxy, certificate_bound, disabled, disabled_at, created_at, updated_at,
+	post_logout_redirect_uris`
 
 // CreateClient inserts c; store.ErrAlreadyExists if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		c.ID, c.SecretHash, c.Public, list(c.Grants), list(c.Scopes), list(c.RedirectURIs), list(c.Audience),
 		c.AccessTokenFormat, c.AuthMethod, c.JWKS, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
 		int64(c.RefreshAbsoluteTTL), list(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, c.DisabledAt,
-		c.CreatedAt, c.UpdatedAt)
+		c.CreatedAt, c.UpdatedAt, list(c.PostLogoutRedirectURIs))
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, dbError(err))
 	}
@@ -71,12 +72,12 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.
 				access_token_format = $8, auth_method = $9, jwks = $10, access_token_ttl = $11,
 				refresh_token_ttl = $12, refresh_absolute_ttl = $13, exchange_audiences = $14,
 				trusted_proxy = $15, disabled = $16, disabled_at = $17, created_at = $18, updated_at = $19,
-				certificate_bound = $20
+				certificate_bound = $20, post_logout_redirect_uris = $21
 			WHERE id = $1 RETURNING `+clientColumns,
 			id, c.SecretHash, c.Public, list(c.Grants), list(c.Scopes), list(c.RedirectURIs), list(c.Audience),
 			c.AccessTokenFormat, c.AuthMethod, c.JWKS, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
 			int64(c.RefreshAbsoluteTTL), list(c.ExchangeAudiences), c.TrustedProxy, c.Disabled, c.DisabledAt,
-			c.CreatedAt, c.UpdatedAt, c.CertificateBound))
+			c.CreatedAt, c.UpdatedAt, c.CertificateBound, list(c.PostLogoutRedirectURIs)))
 		return err
 	})
 	switch {
@@ -96,12 +97,13 @@ func scanClient(row pgx.Row) (store.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Public, &c.Grants, &c.Scopes, &c.RedirectURIs, &c.Audience,
 		&c.AccessTokenFormat, &c.AuthMethod, &c.JWKS, &accessTTL, &refreshTTL, &refreshAbsoluteTTL,
-		&c.ExchangeAudiences, &c.TrustedProxy, &c.CertificateBound, &c.Disabled, &c.DisabledAt, &c.CreatedAt, &c.UpdatedAt)
+		&c.ExchangeAudiences, &c.TrustedProxy, &c.CertificateBound, &c.Disabled, &c.DisabledAt, &c.CreatedAt, &c.UpdatedAt,
+		&c.PostLogoutRedirectURIs)
 	if err != nil {
 		return store.Client{}, err
 	}
 	c.Grants, c.Scopes, c.RedirectURIs, c.Audience = fromList(c.Grants), fromList(c.Scopes), fromList(c.RedirectURIs), fromList(c.Audience)
-	c.ExchangeAudiences = fromList(c.ExchangeAudiences)
+	c.ExchangeAudiences, c.PostLogoutRedirectURIs = fromList(c.ExchangeAudiences), fromList(c.PostLogoutRedirectURIs)
 	c.AccessTokenTTL, c.RefreshTokenTTL = time.Duration(accessTTL), time.Duration(refreshTTL)
 	c.RefreshAbsoluteTTL = time.Duration(refreshAbsoluteTTL)
 	c.DisabledAt = utc(c.DisabledAt)

@@ -11,16 +11,18 @@ import (
 
 const clientColumns = `id, secret_hash, public, grants, scopes, redirect_uris, audience,
 	access_token_format, auth_method, jwks, access_token_ttl, refresh_token_ttl, refresh_absolute_ttl,
-	exchange_audiences, trusted_proxy, certificate_bound, disabled, disabled_at, created_at, updated_at`
+	exchange_audiences, trusted_proxy, certificate_bound, disabled, disabled_at, created_at, updated_at,
+	post_logout_redirect_uris`
 
 // CreateClient inserts c; store.ErrAlreadyExists if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.write.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.SecretHash, c.Public, encodeList(c.Grants), encodeList(c.Scopes),
 		encodeList(c.RedirectURIs), encodeList(c.Audience), c.AccessTokenFormat,
 		c.AuthMethod, nullBlob(c.JWKS), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshAbsoluteTTL),
-		encodeList(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, nullMicros(c.DisabledAt), micros(c.CreatedAt), micros(c.UpdatedAt))
+		encodeList(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, nullMicros(c.DisabledAt), micros(c.CreatedAt), micros(c.UpdatedAt),
+		encodeList(c.PostLogoutRedirectURIs))
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, dbError(err))
 	}
@@ -76,13 +78,13 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*store.
 			SET secret_hash = ?, public = ?, grants = ?, scopes = ?, redirect_uris = ?, audience = ?,
 				access_token_format = ?, auth_method = ?, jwks = ?, access_token_ttl = ?, refresh_token_ttl = ?,
 				refresh_absolute_ttl = ?, exchange_audiences = ?, trusted_proxy = ?, certificate_bound = ?, disabled = ?,
-				disabled_at = ?, created_at = ?, updated_at = ?
+				disabled_at = ?, created_at = ?, updated_at = ?, post_logout_redirect_uris = ?
 			WHERE id = ? RETURNING `+clientColumns,
 			c.SecretHash, c.Public, encodeList(c.Grants), encodeList(c.Scopes),
 			encodeList(c.RedirectURIs), encodeList(c.Audience), c.AccessTokenFormat,
 			c.AuthMethod, nullBlob(c.JWKS), int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshAbsoluteTTL),
 			encodeList(c.ExchangeAudiences), c.TrustedProxy, c.CertificateBound, c.Disabled, nullMicros(c.DisabledAt), micros(c.CreatedAt),
-			micros(c.UpdatedAt), id))
+			micros(c.UpdatedAt), encodeList(c.PostLogoutRedirectURIs), id))
 		return err
 	})
 	switch {
@@ -99,6 +101,7 @@ func scanClient(row scanner) (store.Client, error) {
 	var (
 		c                                                         store.Client
 		grants, scopes, redirectURIs, audience, exchangeAudiences string
+		postLogoutRedirectURIs                                    string
 		jwks                                                      sql.Null[[]byte]
 		accessTTL, refreshTTL, refreshAbsoluteTTL                 int64
 		created, updated                                          int64
@@ -106,7 +109,8 @@ func scanClient(row scanner) (store.Client, error) {
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &redirectURIs, &audience,
 		&c.AccessTokenFormat, &c.AuthMethod, &jwks, &accessTTL, &refreshTTL, &refreshAbsoluteTTL,
-		&exchangeAudiences, &c.TrustedProxy, &c.CertificateBound, &c.Disabled, &disabledAt, &created, &updated)
+		&exchangeAudiences, &c.TrustedProxy, &c.CertificateBound, &c.Disabled, &disabledAt, &created, &updated,
+		&postLogoutRedirectURIs)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -115,7 +119,7 @@ func scanClient(row scanner) (store.Client, error) {
 		src string
 	}{
 		{&c.Grants, grants}, {&c.Scopes, scopes}, {&c.RedirectURIs, redirectURIs}, {&c.Audience, audience},
-		{&c.ExchangeAudiences, exchangeAudiences},
+		{&c.ExchangeAudiences, exchangeAudiences}, {&c.PostLogoutRedirectURIs, postLogoutRedirectURIs},
 	}
 	for _, l := range lists {
 		if *l.dst, err = decodeList(l.src); err != nil {

@@ -12,17 +12,19 @@ import (
 // newClient returns a confidential client with every field set.
 func newClient(id string) store.Client {
 	return store.Client{
-		ID:                id,
-		SecretHash:        "hmac-sha256:c2VjcmV0aGFzaA",
-		Grants:            []string{"authorization_code", "refresh_token"},
-		Scopes:            []string{"openid", "profile", "offline_access"},
-		RedirectURIs:      []string{"https://app.example/callback", "http://127.0.0.1:8080/cb"},
-		Audience:          []string{"https://api.example"},
-		AccessTokenFormat: store.FormatOpaque,
-		AuthMethod:        store.AuthPrivateKeyJWT,
-		JWKS:              []byte(`{"keys":[{"kty":"EC","crv":"P-256","kid":"` + id + `","x":"eA","y":"eQ"}]}`),
-		AccessTokenTTL:    5 * time.Minute,
-		RefreshTokenTTL:   14 * 24 * time.Hour,
+		ID:           id,
+		SecretHash:   "hmac-sha256:c2VjcmV0aGFzaA",
+		Grants:       []string{"authorization_code", "refresh_token"},
+		Scopes:       []string{"openid", "profile", "offline_access"},
+		RedirectURIs: []string{"https://app.example/callback", "http://127.0.0.1:8080/cb"},
+		// Exactly as registered: no normalization of case or trailing slash.
+		PostLogoutRedirectURIs: []string{"https://app.example/signed-out", "https://App.example/bye/"},
+		Audience:               []string{"https://api.example"},
+		AccessTokenFormat:      store.FormatOpaque,
+		AuthMethod:             store.AuthPrivateKeyJWT,
+		JWKS:                   []byte(`{"keys":[{"kty":"EC","crv":"P-256","kid":"` + id + `","x":"eA","y":"eQ"}]}`),
+		AccessTokenTTL:         5 * time.Minute,
+		RefreshTokenTTL:        14 * 24 * time.Hour,
 		// Not a whole number of microseconds: durations keep every nanosecond.
 		RefreshAbsoluteTTL: 90*24*time.Hour + 1500*time.Nanosecond,
 		ExchangeAudiences:  []string{"https://billing.example", "https://orders.example"},
@@ -130,19 +132,20 @@ var clientCases = []testCase{
 	{"Update", func(t *testing.T, s store.Store) {
 		must(t, "CreateClient", s.CreateClient(t.Context(), newClient("backend")))
 		want := store.Client{
-			ID:                "backend",
-			Public:            true,
-			Grants:            []string{"authorization_code"},
-			Scopes:            []string{"openid"},
-			RedirectURIs:      []string{"https://app.example/new"},
-			AccessTokenFormat: store.FormatJWT,
-			AuthMethod:        store.AuthNone,
-			RefreshTokenTTL:   time.Hour,
-			ExchangeAudiences: []string{"https://new.example"},
-			Disabled:          true,
-			DisabledAt:        ptr(t0.Add(30 * time.Minute)),
-			CreatedAt:         t0.Add(-time.Hour),
-			UpdatedAt:         t0.Add(time.Hour),
+			ID:                     "backend",
+			Public:                 true,
+			Grants:                 []string{"authorization_code"},
+			Scopes:                 []string{"openid"},
+			RedirectURIs:           []string{"https://app.example/new"},
+			PostLogoutRedirectURIs: []string{"https://app.example/logged-out"},
+			AccessTokenFormat:      store.FormatJWT,
+			AuthMethod:             store.AuthNone,
+			RefreshTokenTTL:        time.Hour,
+			ExchangeAudiences:      []string{"https://new.example"},
+			Disabled:               true,
+			DisabledAt:             ptr(t0.Add(30 * time.Minute)),
+			CreatedAt:              t0.Add(-time.Hour),
+			UpdatedAt:              t0.Add(time.Hour),
 		}
 		got, err := s.UpdateClient(t.Context(), "backend", func(c *store.Client) error {
 			checkClient(t, "client passed to update", *c, newClient("backend"))
