@@ -186,6 +186,8 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 		t.Fatalf("New: %v", err)
 	}
 	f.srv, handler = srv, srv
+	// settle waits out a second on the test's clock, not the wall's.
+	srv.sleep = func(_ context.Context, d time.Duration) error { o.clock.Advance(d); return nil }
 	f.adminSrv = httptest.NewServer(srv.AdminHandler())
 	t.Cleanup(f.adminSrv.Close)
 	f.accounts = &accounts.Manager{Store: o.store, Secrets: o.keyring.Hasher(keyring.PurposeClientSecret),

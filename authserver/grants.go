@@ -117,6 +117,9 @@ func (s *Server) refreshGrant(ctx context.Context, req *tokenRequest) (*oauth.To
 	if err != nil {
 		return nil, s.internal(ctx, "get user", err)
 	}
+	if u, err = s.settle(ctx, u); err != nil {
+		return nil, s.grantError(ctx, "settle", err)
+	}
 	now := s.cfg.Now().UTC()
 	successor := s.successor(presented)
 	next := store.RefreshToken{

@@ -230,9 +230,9 @@ func issuedWhileEnabled(c store.Client, issuedAt time.Time) bool {
 // change or revocation of all sessions. As with issuedWhileEnabled, enabling
 // u again does not bring earlier tokens back, just as the receivers of
 // those events keep refusing them; a token issued in the very second of the
-// change (a JWT's iat has whole seconds) counts as issued before it. Tokens
-// minted for u in that second are dated the next one (see
-// accessToken.issuedAt), so a login right after a change works at once.
+// change (a JWT's iat has whole seconds) counts as issued before it. Grants
+// for u in that second wait for the next one before they mint (see
+// Server.settle), so a login right after a change works.
 func issuedForCurrentUser(u store.User, issuedAt time.Time) bool {
 	return !u.Disabled && (u.TokensNotBefore == nil || issuedAt.After(*u.TokensNotBefore))
 }

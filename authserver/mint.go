@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,23 +40,67 @@ type accessToken struct {
 }
 
 // issuedAt is the "iat" of a token minted at now: now, in whole seconds,
-// unless that second is the one in which the user's tokens were last ended
-// (store.User.TokensNotBefore). Every token dated in that second counts as
-// ended, at the server as at SSF receivers, which compare whole seconds; a
-// token minted after the change in that same second is dated the next one,
-// less than a second ahead, so that a login right after a password change
-// gets a token everyone accepts. Verifiers tolerate that much clock skew on
-// "iat" (ours, 30s).
+// and never before notBefore (a token exchange is never dated before its
+// subject token, so it is ended no earlier). Tokens are never dated ahead:
+// a token minted for a user in the very second of a change to the user
+// would count as ended, at the server as at SSF receivers (which compare
+// whole seconds), so settle waits that second out before such a token is
+// minted.
 func (t accessToken) issuedAt(now time.Time) time.Time {
 	iat := now.Truncate(time.Second)
-	if t.user != nil && t.user.TokensNotBefore != nil && t.user.TokensNotBefore.Truncate(time.Second).Equal(iat) &&
-		now.After(*t.user.TokensNotBefore) {
-		iat = iat.Add(time.Second)
-	}
 	if t.notBefore.After(iat) {
 		iat = t.notBefore
 	}
 	return iat
+}
+
+// errAccountChanged refuses a grant whose user changed again while settle
+// waited: what the grant checked may no longer hold.
+var errAccountChanged = oauth.Errorf(oauth.ErrInvalidGrant, "the account changed during the request; try again")
+
+// settle returns u, read again, once the current second is later than the
+// second of u's last change (store.User.TokensNotBefore), waiting for the
+// next second if need be (at most one second, once). Every token dated in
+// that second counts as ended, so a token minted in it for u — a login
+// right after a password change, a refresh right after a roles change —
+// would be refused everywhere; waiting instead of dating it ahead keeps a
+// later change in the same second from missing it. If u changed again
+// meanwhile (another change, disabled, deleted) the grant is refused with
+// errAccountChanged. Call it before anything of the grant is written.
+func (s *Server) settle(ctx context.Context, u store.User) (store.User, error) {
+	if u.TokensNotBefore == nil {
+		return u, nil
+	}
+	now := s.cfg.Now()
+	second := now.Truncate(time.Second)
+	if !second.Equal(u.TokensNotBefore.Truncate(time.Second)) {
+		return u, nil
+	}
+	if err := s.sleep(ctx, second.Add(time.Second).Sub(now)); err != nil {
+		return store.User{}, err
+	}
+	fresh, err := s.cfg.Store.GetUserByID(ctx, u.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.User{}, errAccountChanged
+	case err != nil:
+		return store.User{}, fmt.Errorf("get user: %w", err)
+	case fresh.Disabled || fresh.TokensNotBefore == nil || !fresh.TokensNotBefore.Equal(*u.TokensNotBefore):
+		return store.User{}, errAccountChanged
+	}
+	return fresh, nil
+}
+
+// sleepContext waits for d or until ctx is done.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // mintAccessToken issues an access token in the client's format and returns
@@ -146,6 +191,10 @@ type login struct {
 
 // issueSession issues the tokens of a new session l.
 func (s *Server) issueSession(ctx context.Context, c store.Client, u store.User, scopes []string, l login) (*oauth.TokenResponse, error) {
+	u, err := s.settle(ctx, u)
+	if err != nil {
+		return nil, s.grantError(ctx, "settle", err)
+	}
 	now := s.cfg.Now().UTC()
 	resp := &oauth.TokenResponse{TokenType: "Bearer", Scope: strings.Join(scopes, " ")}
 	if slices.Contains(c.Grants, oauth.GrantRefreshToken) {

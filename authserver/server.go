@@ -158,7 +158,9 @@ func setDuration(d *time.Duration, def time.Duration) {
 // Server is the authorization server. It is an http.Handler and is safe for
 // concurrent use.
 type Server struct {
-	cfg     Config
+	cfg Config
+	// sleep waits (see settle); tests with a settable clock replace it.
+	sleep   func(context.Context, time.Duration) error
 	mux     *http.ServeMux
 	handler http.Handler // mux, instrumented
 	keys    *signingKeys
@@ -207,6 +209,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:             cfg,
+		sleep:           sleepContext,
 		mux:             http.NewServeMux(),
 		hashSem:         make(chan struct{}, cfg.MaxHashConcurrency),
 		clients:         newClientCache(cfg.Store, cfg.Now),
@@ -393,6 +396,15 @@ func writeJSONCacheable(w http.ResponseWriter, v any) {
 }
 
 // internal logs an unexpected error and returns a generic server_error.
+// grantError passes an *oauth.Error through and turns any other error into
+// an internal one.
+func (s *Server) grantError(ctx context.Context, what string, err error) error {
+	if _, ok := errors.AsType[*oauth.Error](err); ok {
+		return err
+	}
+	return s.internal(ctx, what, err)
+}
+
 func (s *Server) internal(ctx context.Context, what string, err error) error {
 	s.cfg.Logger.ErrorContext(ctx, what, "err", err)
 	return &oauth.Error{Code: oauth.ErrServerError, Description: "internal error"}

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"testing"
@@ -172,7 +173,7 @@ func TestIssuedAt(t *testing.T) {
 		{"a client's own token", accessToken{}, second},
 		{"user never changed", accessToken{user: &store.User{}}, second},
 		{"changed in an earlier second", accessToken{user: &store.User{TokensNotBefore: at(-time.Second)}}, second},
-		{"changed earlier in this second", accessToken{user: &store.User{TokensNotBefore: at(-500 * time.Millisecond)}}, second.Add(time.Second)},
+		{"changed earlier in this second (settle waits it out)", accessToken{user: &store.User{TokensNotBefore: at(-500 * time.Millisecond)}}, second},
 		{"changed at this very instant", accessToken{user: &store.User{TokensNotBefore: at(0)}}, second},
 		{"changed later (another clock)", accessToken{user: &store.User{TokensNotBefore: at(200 * time.Millisecond)}}, second},
 		{"changed in a later second", accessToken{user: &store.User{TokensNotBefore: at(time.Second)}}, second},
@@ -183,6 +184,49 @@ func TestIssuedAt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.t.issuedAt(now); !got.Equal(tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTwoChangesInOneSecond: a token minted for a user between two changes
+// to the user in one second is ended by the second change, at
+// introspection as at the receiver: a grant in the second of a change waits
+// for the next second instead of dating its token ahead (found in review:
+// a token dated ahead outlived a disabling in the same second). A change
+// that lands while the grant waits refuses the grant.
+func TestTwoChangesInOneSecond(t *testing.T) {
+	for _, kind := range storeKinds() {
+		t.Run(kind, func(t *testing.T) {
+			e := newDisableEnv(t, openStore(t, kind))
+			e.clock.Advance(time.Second - time.Duration(e.clock.Now().Nanosecond()) + 100*time.Millisecond) // T.1
+			if _, err := e.admin().SetRoles(t.Context(), "alice", []string{"auditor"}); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Advance(100 * time.Millisecond) // T.2: a login right after the first change
+			between := e.login("other")
+			if !e.agree(between.access) {
+				t.Fatalf("token minted after the first change: got inactive, want active")
+			}
+			if _, err := e.admin().RevokeSessions(t.Context(), "alice"); err != nil { // the second change
+				t.Fatal(err)
+			}
+			if e.agree(between.access) {
+				t.Errorf("token minted between the changes, after the second: got active, want inactive")
+			}
+
+			// A change while the grant waits for the next second.
+			e.clock.Advance(2 * time.Second)
+			if _, err := e.admin().SetRoles(t.Context(), "alice", []string{"auditor", "viewer"}); err != nil {
+				t.Fatal(err)
+			}
+			e.srv.sleep = func(_ context.Context, d time.Duration) error {
+				e.clock.Advance(d)
+				_, err := e.admin().SetUserDisabled(t.Context(), "alice", true)
+				return err
+			}
+			if r := e.passwordGrant("other", e.secrets["other"], "alice", "alice-password"); r.str("error") != oauth.ErrInvalidGrant {
+				t.Errorf("grant whose user was disabled while it waited: got %d %v, want invalid_grant", r.status, r.body)
 			}
 		})
 	}
