@@ -341,7 +341,18 @@ func (s *Server) deliver(ctx context.Context, to *pushTarget, raw string) error 
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusAccepted {
 		s.ssf.metrics.attempts.WithLabelValues("failed").Inc()
-		return fmt.Errorf("push: receiver answered %d %q, want 202", resp.StatusCode, body)
+		// The error becomes the stream's pause reason, which its owner
+		// reads: it carries the body only in the shape of an RFC 8935 §2.3
+		// error, so pointing a stream at an internal service reads nothing
+		// of that service's answers.
+		var e struct {
+			Err         string `json:"err"`
+			Description string `json:"description"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Err != "" {
+			return fmt.Errorf("push: receiver answered %d, err %q (%q), want 202", resp.StatusCode, e.Err, e.Description)
+		}
+		return fmt.Errorf("push: receiver answered %d, want 202", resp.StatusCode)
 	}
 	s.ssf.metrics.attempts.WithLabelValues("delivered").Inc()
 	return nil

@@ -60,7 +60,10 @@ func (r *pushReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.attempts++
 	switch r.mode {
 	case receiverDown:
+		// An answer that is no RFC 8935 error: the stream's owner must
+		// not read it back in the pause reason.
 		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("internal service page: db=10.0.0.7"))
 		return
 	case receiverHangsUp:
 		conn, _, err := http.NewResponseController(w).Hijack()

@@ -185,8 +185,8 @@ func TestSSFPushPausedAndResumed(t *testing.T) {
 		t.Errorf("no log line for the pause")
 	}
 	_, body := f.ssfCall("GET", pathSSFStatus+"?stream_id="+stream, token, nil)
-	if reason, _ := body["reason"].(string); !strings.Contains(reason, "503") {
-		t.Errorf("status reason: got %q, want the last failure", reason)
+	if reason, _ := body["reason"].(string); !strings.Contains(reason, "503") || strings.Contains(reason, "10.0.0.7") {
+		t.Errorf("status reason: got %q, want the last failure's status and none of its body", reason)
 	}
 	attempts, _ := rcv.counts()
 	want = append(want, f.appendTokenEvents(3)...) // held while paused
