@@ -113,9 +113,13 @@ func (h *HTTPIssuer) Issue(ctx context.Context, csr []byte) ([]*x509.Certificate
 }
 
 // Renew implements Renewer: over mutual TLS at RenewURL presenting
-// current, or, without RenewURL, as Issue.
+// current, or, without RenewURL, as Issue. A current certificate that has
+// expired (the server was out of reach for its whole remaining lifetime)
+// authenticates nothing, so then Renew asks as Issue does, with Token,
+// if it has one.
 func (h *HTTPIssuer) Renew(ctx context.Context, csr []byte, current *x509svid.SVID, bundle *x509bundle.Bundle) ([]*x509.Certificate, *x509bundle.Bundle, error) {
-	if h.RenewURL == "" {
+	expired := len(current.Certificates) > 0 && !time.Now().Before(current.Certificates[0].NotAfter)
+	if h.RenewURL == "" || expired && h.Token != nil {
 		return h.Issue(ctx, csr)
 	}
 	hc, err := h.renewClient(current, bundle)

@@ -3,6 +3,10 @@ package pki_test
 import (
 	"context"
 	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,5 +65,54 @@ func TestRotatingSourceRenewsWithRenewer(t *testing.T) {
 	if issued != 1 || !renewals[0].Certificates[0].Equal(first.Certificates[0]) {
 		t.Fatalf("got %d issuances and a first renewal presenting serial %x, want 1 and the first certificate %x",
 			issued, renewals[0].Certificates[0].SerialNumber, first.Certificates[0].SerialNumber)
+	}
+}
+
+// TestHTTPIssuerRenewsAnExpiredCertificateWithItsToken: a certificate that
+// expired while the server was out of reach authenticates nothing, so
+// Renew asks at IssueURL with Token instead of presenting it at RenewURL;
+// a certificate still valid is presented at RenewURL.
+func TestHTTPIssuerRenewsAnExpiredCertificateWithItsToken(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // path and Authorization of each request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	ca := pkitest.NewCA(t)
+	valid := ca.SVID("orders")
+	leaf := *valid.Certificates[0]
+	leaf.NotAfter = time.Now().Add(-time.Minute) // only Renew's choice reads it
+	expired := &x509svid.SVID{ID: valid.ID, Certificates: []*x509.Certificate{&leaf}, PrivateKey: valid.PrivateKey}
+	iss := &pki.HTTPIssuer{IssueURL: srv.URL + "/issue", RenewURL: srv.URL + "/renew",
+		Token: func(context.Context) (string, error) { return "service-token", nil }}
+	tests := []struct {
+		name    string
+		current *x509svid.SVID
+		want    string
+	}{
+		{"expired: IssueURL with the token", expired, "/issue Bearer service-token"},
+		{"valid: RenewURL with the certificate", valid, "/renew "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			if _, _, err := iss.Renew(t.Context(), []byte("csr"), tt.current, ca.Bundle()); err == nil {
+				t.Fatalf("got no error from a server answering 503")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tt.current == expired && (len(seen) != 1 || seen[0] != tt.want) {
+				t.Errorf("got requests %q, want one: %q", seen, tt.want)
+			}
+			if tt.current == valid && slices.ContainsFunc(seen, func(s string) bool { return strings.HasPrefix(s, "/issue") }) {
+				t.Errorf("got requests %q, want none at IssueURL", seen)
+			}
+		})
 	}
 }
