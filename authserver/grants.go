@@ -55,17 +55,18 @@ func (s *Server) authenticateUser(ctx context.Context, username, pw, clientID, a
 	}
 	s.loginSucceeded(ctx, keys)
 	if rehash {
-		s.rehash(ctx, username, pw)
+		s.rehash(ctx, username, pw, u.PasswordHash)
 	}
 	s.audit(ctx, "login succeeded", "username", username, "sub", u.ID, "client_id", clientID)
 	return u, nil
 }
 
-// rehash stores pw's hash under the current parameters; failure is logged
-// and does not fail the login.
-func (s *Server) rehash(ctx context.Context, username, pw string) {
+// rehash stores pw's hash under the current parameters unless the
+// password was changed since oldHash was verified; failure is logged and
+// does not fail the login.
+func (s *Server) rehash(ctx context.Context, username, pw, oldHash string) {
 	m := accounts.Manager{Store: s.cfg.Store, Params: s.cfg.PasswordParams, Now: s.cfg.Now}
-	if err := m.SetPassword(ctx, username, pw); err != nil {
+	if err := m.Rehash(ctx, username, pw, oldHash); err != nil {
 		s.cfg.Logger.WarnContext(ctx, "rehash password", "username", username, "err", err)
 	}
 }

@@ -106,6 +106,32 @@ func (m *Manager) SetPassword(ctx context.Context, username, pw string) error {
 	return err
 }
 
+// ErrPasswordChanged is returned by Rehash when the user's password hash is
+// no longer the one that was verified.
+var ErrPasswordChanged = errors.New("the password was changed meanwhile")
+
+// Rehash stores pw's hash under the current parameters, for a login that
+// just verified pw against oldHash — only if the stored hash is still
+// oldHash, so a login racing a password change never writes the old
+// password back. It ends no token.
+func (m *Manager) Rehash(ctx context.Context, username, pw, oldHash string) error {
+	hash, err := password.Hash(pw, m.params())
+	if err != nil {
+		return err
+	}
+	_, err = m.Store.UpdateUser(ctx, username, func(u *store.User) error {
+		if u.PasswordHash != oldHash {
+			return ErrPasswordChanged
+		}
+		u.PasswordHash, u.UpdatedAt = hash, m.now()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rehash password of %q: %w", username, err)
+	}
+	return nil
+}
+
 // ChangePassword replaces a user's password and, in the same update, ends
 // every access token of the user issued up to at (see EndTokens): the change
 // a credential-change event at at announces.

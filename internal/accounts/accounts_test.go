@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 )
@@ -162,4 +163,39 @@ func TestTokensNotBefore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRehash: a login's rehash never writes back a password changed since
+// the login verified it.
+func TestRehash(t *testing.T) {
+	m := newManager(t)
+	m.Params = password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+	u, err := m.AddUser(t.Context(), "alice", "old-password-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := u.PasswordHash // what a login verified "old-password-1" against
+	if _, err := m.ChangePassword(t.Context(), "alice", "new-password-2", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Rehash(t.Context(), "alice", "old-password-1", verified); !errors.Is(err, accounts.ErrPasswordChanged) {
+		t.Errorf("rehash after a change: got %v, want ErrPasswordChanged", err)
+	}
+	check := func(pw string, want bool) {
+		t.Helper()
+		u, err := m.Store.GetUser(t.Context(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, _ := password.Verify(pw, u.PasswordHash, m.Params); ok != want {
+			t.Errorf("password %q: got valid=%v, want %v", pw, ok, want)
+		}
+	}
+	check("new-password-2", true)
+	check("old-password-1", false)
+	current, _ := m.Store.GetUser(t.Context(), "alice")
+	if err := m.Rehash(t.Context(), "alice", "new-password-2", current.PasswordHash); err != nil {
+		t.Errorf("rehash of the current password: %v", err)
+	}
+	check("new-password-2", true)
 }
