@@ -25,9 +25,10 @@ const TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 // The rules:
 //   - subject_token is an active access token of this server (a JWT it
 //     signed, or one of its opaque tokens); subject_token_type must be
-//     TokenTypeAccessToken. Anything else is invalid_grant or
-//     invalid_request. actor_token is not supported: the actor is the
-//     authenticated client.
+//     TokenTypeAccessToken. Anything else is invalid_request (RFC 8693
+//     §2.2.2). A certificate-bound subject token (RFC 8705) is exchanged
+//     only over a connection presenting its certificate. actor_token is
+//     not supported: the actor is the authenticated client.
 //   - At least one target, as audience or resource (both may repeat), and
 //     every target in the client's ExchangeAudiences, else invalid_target.
 //     The issued token's aud is the set of targets.
@@ -72,6 +73,16 @@ func (s *Server) tokenExchangeGrant(ctx context.Context, req *tokenRequest) (*oa
 		return nil, oauth.Errorf(oauth.ErrInvalidRequest, "subject token is invalid, expired or revoked")
 	}
 	sc := subject.claims
+	if sc.Cnf != nil {
+		// A certificate-bound subject token (RFC 8705 §3) is exchanged only
+		// by its holder, over a connection presenting its certificate:
+		// otherwise any client allowed token exchange could turn a stolen
+		// bound token into an unbound one.
+		if cnf := confirmationFrom(ctx); cnf == nil || cnf.X5tS256 != sc.Cnf.X5tS256 {
+			return nil, oauth.Errorf(oauth.ErrInvalidRequest,
+				"subject token is bound to a client certificate this request did not present")
+		}
+	}
 	scopes, err := exchangeScopes(req, strings.Fields(sc.Scope))
 	if err != nil {
 		return nil, err

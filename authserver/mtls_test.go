@@ -519,3 +519,43 @@ func TestCertificateIssuedBeforeDisabling(t *testing.T) {
 		t.Errorf("renewal with a new certificate: got %d, want 200", status)
 	}
 }
+
+// TestMTLSBoundSubjectToken: a certificate-bound token is exchanged only
+// over a connection presenting its certificate, so a client allowed token
+// exchange cannot launder a stolen bound token into an unbound one.
+func TestMTLSBoundSubjectToken(t *testing.T) {
+	ms := newMTLSServer(t)
+	billing, orders := issueSVID(t, ms.ca, "billing"), issueSVID(t, ms.ca, "orders")
+	_, user := ms.post(t, http.DefaultClient, ms.issuer+"/oauth2/token", "web",
+		url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-password-1"}})
+	exchange := func(hc *http.Client, base, subject string) (int, map[string]any) {
+		return ms.post(t, hc, base+"/oauth2/token", "plain", url.Values{
+			"grant_type": {oauth.GrantTokenExchange}, "subject_token": {subject},
+			"subject_token_type": {authserver.TokenTypeAccessToken}, "audience": {"demo-api"}})
+	}
+	// A bound token: the user's token exchanged over billing's connection.
+	status, body := exchange(ms.client(t, billing), ms.mtlsURL, user["access_token"].(string))
+	bound, _ := body["access_token"].(string)
+	if status != 200 || ms.claims(t, bound).Cnf == nil {
+		t.Fatalf("first exchange: got %d %v, want a bound token", status, body)
+	}
+	tests := []struct {
+		name   string
+		hc     *http.Client
+		base   string
+		status int
+	}{
+		{"over its certificate's connection", ms.client(t, billing), ms.mtlsURL, 200},
+		{"over another certificate's connection", ms.client(t, orders), ms.mtlsURL, 400},
+		{"without a certificate", ms.client(t, nil), ms.mtlsURL, 400},
+		{"over the plain listener", http.DefaultClient, ms.issuer, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := exchange(tt.hc, tt.base, bound)
+			if status != tt.status || status != 200 && body["error"] != oauth.ErrInvalidRequest {
+				t.Errorf("got %d %v, want %d", status, body, tt.status)
+			}
+		})
+	}
+}
