@@ -70,16 +70,23 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	s.writeAuthorize(w, r, s.authorize(w, r))
 }
 
+// pageParams are the parameters of a request to one of the server's pages:
+// its form when POSTed (read by readPageForm), else its query.
+func (s *Server) pageParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if r.Method == http.MethodPost {
+		return s.readPageForm(w, r)
+	}
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, &pageError{http.StatusBadRequest, "The request is malformed."}
+	}
+	return params, nil
+}
+
 // authorize answers an authorization request: the login page, the consent
 // page, or a redirect to the client with a code.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
-	var params url.Values
-	var err error
-	if r.Method == http.MethodPost {
-		params, err = s.readPageForm(w, r)
-	} else if params, err = url.ParseQuery(r.URL.RawQuery); err != nil {
-		err = &pageError{http.StatusBadRequest, "The request is malformed."}
-	}
+	params, err := s.pageParams(w, r)
 	if err != nil {
 		return err
 	}

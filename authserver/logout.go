@@ -64,13 +64,7 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 // ends the session at once when the id_token_hint is the logged-in user's,
 // and otherwise asks the user to confirm.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	var params url.Values
-	var err error
-	if r.Method == http.MethodPost {
-		params, err = s.readPageForm(w, r)
-	} else if params, err = url.ParseQuery(r.URL.RawQuery); err != nil {
-		err = &pageError{http.StatusBadRequest, "The request is malformed."}
-	}
+	params, err := s.pageParams(w, r)
 	if err != nil {
 		return err
 	}
