@@ -2,7 +2,6 @@ package authserver_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/gatehouse-dev/gatehouse/authserver"
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
@@ -25,6 +22,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
 // cheap (declared in token_test.go) keeps argon2id fast in tests; the
@@ -171,28 +169,7 @@ func postgresStore(t *testing.T) store.Store {
 	if dsn == "" {
 		t.Skip("GATEHOUSE_TEST_POSTGRES is not set")
 	}
-	ctx := context.WithoutCancel(t.Context())
-	schema := "gh_authcode_" + strings.ToLower(rand.Text())
-	exec := func(sql string) {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse GATEHOUSE_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	st, err := postgres.Open(ctx, u.String())
+	st, err := postgres.Open(t.Context(), storetest.PostgresSchema(t, dsn))
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
 	}

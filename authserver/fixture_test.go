@@ -3,7 +3,6 @@ package authserver
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
@@ -27,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
 // cheapParams make password hashes fast in tests.
@@ -90,7 +89,7 @@ func openStore(t testing.TB, kind string) store.Store {
 	case "sqlite":
 		st, err = sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	case "postgres":
-		st, err = postgres.Open(t.Context(), pgSchema(t, os.Getenv("GATEHOUSE_TEST_POSTGRES")))
+		st, err = postgres.Open(t.Context(), storetest.PostgresSchema(t, os.Getenv("GATEHOUSE_TEST_POSTGRES")))
 	default:
 		t.Fatalf("unknown store kind %q", kind)
 	}
@@ -99,34 +98,6 @@ func openStore(t testing.TB, kind string) store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// pgSchema creates a schema for t, dropped when t ends, and returns dsn
-// with its search_path set to it.
-func pgSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	schema := "gh_as_" + strings.ToLower(rand.Text())
-	exec := func(sql string) {
-		ctx := context.WithoutCancel(t.Context())
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect to PostgreSQL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse GATEHOUSE_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // fixture is an authorization server on httptest, with its admin API on a

@@ -1,8 +1,6 @@
 package authserver_test
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -29,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
 // forEachStore runs test on a fresh SQLite store, and on a fresh PostgreSQL
@@ -40,41 +38,13 @@ func forEachStore(t *testing.T, test func(t *testing.T, st store.Store)) {
 		if dsn == "" {
 			t.Skip("GATEHOUSE_TEST_POSTGRES is not set")
 		}
-		st, err := postgres.Open(t.Context(), pgSchema(t, dsn))
+		st, err := postgres.Open(t.Context(), storetest.PostgresSchema(t, dsn))
 		if err != nil {
 			t.Fatalf("open postgres: got error %v, want nil", err)
 		}
 		t.Cleanup(func() { st.Close() })
 		test(t, st)
 	})
-}
-
-// pgSchema creates a schema for t, dropped when t ends, and returns dsn
-// with its search_path set to it.
-func pgSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	schema := "gh_test_" + strings.ToLower(rand.Text())
-	exec := func(sql string) {
-		ctx := context.WithoutCancel(t.Context())
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect: got error %v, want nil", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: got error %v, want nil", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse GATEHOUSE_TEST_POSTGRES: got error %v, want nil", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // clock is a settable clock for Config.Now.

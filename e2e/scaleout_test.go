@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/gatehouse-dev/gatehouse/internal/keyring"
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/pki"
 )
 
@@ -72,7 +70,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 	if dsn == "" {
 		t.Skip("GATEHOUSE_TEST_POSTGRES not set: the scale-out test runs two authorization servers on PostgreSQL")
 	}
-	so := startScaleOut(t, pgSchema(t, dsn))
+	so := startScaleOut(t, storetest.PostgresSchema(t, dsn))
 	t.Run("logout at gateway 1 reaches every verifier", so.logoutEverywhere)
 	t.Run("one refresh token at both servers at once", so.refreshWithoutFork)
 	t.Run("failed logins count across both servers", so.throttleAcrossServers) // last: it locks 127.0.0.1
@@ -552,32 +550,4 @@ func (so *scaleOut) throttleAcrossServers(t *testing.T) {
 			t.Logf("server %d after 3+2 failures: %d %v", i+1, status, out["error"])
 		}
 	}
-}
-
-// pgSchema creates a schema for t, dropped when t ends, and returns dsn
-// with its search_path set to it.
-func pgSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	schema := "gh_e2e_" + strings.ToLower(rand.Text())
-	exec := func(sql string) {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect to PostgreSQL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/oauth"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/resource"
 	"github.com/gatehouse-dev/gatehouse/ssf"
 )
@@ -136,7 +137,7 @@ func BenchmarkPostgresReplicaWake(b *testing.B) {
 	}
 	const revocations, receivers = 50, 5
 	for b.Loop() {
-		dsn := pgSchema(b, dsn)
+		dsn := storetest.PostgresSchema(b, dsn)
 		kr := keyring.Generate()
 		a, bb := newEnv(b, openPostgresStore(b, dsn), kr), newEnv(b, openPostgresStore(b, dsn), kr)
 		secret := a.client(accounts.ClientSpec{ID: "svc", Grants: []string{oauth.GrantClientCredentials}, Audience: []string{"api"}})

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/gatehouse-dev/gatehouse/authserver"
 	"github.com/gatehouse-dev/gatehouse/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/accounts"
@@ -29,6 +27,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/outbound"
 	"github.com/gatehouse-dev/gatehouse/resource"
 	"github.com/gatehouse-dev/gatehouse/ssf"
@@ -434,7 +433,7 @@ func TestPostgresReplicaWakes(t *testing.T) {
 	if dsn == "" {
 		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
 	}
-	dsn = pgSchema(t, dsn)
+	dsn = storetest.PostgresSchema(t, dsn)
 	kr := keyring.Generate()
 	openPG := func() store.Store {
 		st, err := postgres.Open(t.Context(), dsn)
@@ -467,30 +466,3 @@ func TestPostgresReplicaWakes(t *testing.T) {
 }
 
 func errorsIsRevoked(err error) bool { return errors.Is(err, resource.ErrRevoked) }
-
-// pgSchema creates a schema for t, dropped when t ends, and returns dsn
-// with its search_path set to it.
-func pgSchema(t testing.TB, dsn string) string {
-	schema := "gh_ssf_" + strings.ToLower(rand.Text())
-	exec := func(sql string) {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect to PostgreSQL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}

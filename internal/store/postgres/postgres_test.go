@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
-	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -32,19 +31,8 @@ func testDSN(t *testing.T) string {
 func TestConformance(t *testing.T) {
 	dsn := testDSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, newSchema(t, dsn))
+		return open(t, storetest.PostgresSchema(t, dsn))
 	})
-}
-
-// newSchema creates a schema of its own for t, dropped when t ends, and
-// returns dsn with its search_path set to that schema, so that tests running
-// in parallel, from this package or any other, never share tables.
-func newSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	schema := "gh_test_" + strings.ToLower(rand.Text())
-	admin(t, dsn, "CREATE SCHEMA "+schema)
-	t.Cleanup(func() { admin(t, dsn, "DROP SCHEMA "+schema+" CASCADE") })
-	return withSearchPath(t, dsn, schema)
 }
 
 // admin runs sql on a connection of its own.
@@ -61,23 +49,6 @@ func admin(t *testing.T, dsn, sql string) {
 	}
 }
 
-// withSearchPath returns dsn, a URL or keyword/value string, with its
-// search_path set to schema.
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse GATEHOUSE_TEST_POSTGRES: got error %v, want nil", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // open opens the store at dsn and closes it when t ends.
 func open(t *testing.T, dsn string) *postgres.Store {
 	t.Helper()
@@ -90,7 +61,7 @@ func open(t *testing.T, dsn string) *postgres.Store {
 }
 
 func TestReopenKeepsData(t *testing.T) {
-	dsn := newSchema(t, testDSN(t))
+	dsn := storetest.PostgresSchema(t, testDSN(t))
 	s, err := postgres.Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("Open: got error %v, want nil", err)
@@ -110,7 +81,7 @@ func TestReopenKeepsData(t *testing.T) {
 
 func TestConcurrentOpen(t *testing.T) {
 	// Replicas starting at once must migrate the schema only once.
-	dsn := newSchema(t, testDSN(t))
+	dsn := storetest.PostgresSchema(t, testDSN(t))
 	stores := make([]*postgres.Store, 8)
 	errs := make([]error, len(stores))
 	var wg sync.WaitGroup
@@ -128,7 +99,7 @@ func TestConcurrentOpen(t *testing.T) {
 }
 
 func TestOpenMissingSchema(t *testing.T) {
-	dsn := withSearchPath(t, testDSN(t), "gh_test_missing_"+strings.ToLower(rand.Text()))
+	dsn := storetest.WithSearchPath(t, testDSN(t), "gh_test_missing_"+strings.ToLower(rand.Text()))
 	if s, err := postgres.Open(t.Context(), dsn); err == nil {
 		s.Close()
 		t.Errorf("Open with a search_path of no schema: got error %v, want an error", err)
@@ -138,7 +109,7 @@ func TestOpenMissingSchema(t *testing.T) {
 func TestMigrateFromVersion1(t *testing.T) {
 	// A schema made by the first release keeps its clients, which read back
 	// with the defaults of the columns added since.
-	dsn := newSchema(t, testDSN(t))
+	dsn := storetest.PostgresSchema(t, testDSN(t))
 	v1, err := os.ReadFile("migrations/0001_init.sql")
 	if err != nil {
 		t.Fatalf("ReadFile: got error %v, want nil", err)
@@ -162,7 +133,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 // The store keeps pgx's default statement cache: every query is prepared
 // once per connection, not parsed and planned on every call.
 func TestPoolCachesStatements(t *testing.T) {
-	s := open(t, newSchema(t, testDSN(t)))
+	s := open(t, storetest.PostgresSchema(t, testDSN(t)))
 	mode, capacity := postgres.StatementCache(s)
 	if mode != pgx.QueryExecModeCacheStatement || capacity < 64 {
 		t.Fatalf("got mode %v with a cache of %d, want %v with room for every query of the store",
