@@ -26,8 +26,9 @@
 //     token is a valid hint), client_id, post_logout_redirect_uri (exact
 //     match of the client's post_logout_redirect_uris, else an error page,
 //     never a redirect) and state; logout_hint and ui_locales are ignored.
-//     A hint of the logged-in user ends the session at once; otherwise the
-//     user confirms on a page protected like the login and consent pages.
+//     A hint from the current login (same user and auth_time) ends the
+//     session at once; otherwise the user confirms on a page protected
+//     like the login and consent pages.
 //     Logout clears the cookie, records the browser session as ended in
 //     the store until it would have expired (so a copy of the cookie stops
 //     working), revokes the refresh-token family the hint's sid names, and

@@ -88,7 +88,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if sess == nil {
 		return s.signedOut(w, r, req) // nothing to end
 	}
-	if req.hint != nil && req.hint.Subject == u.ID {
+	if req.hintFor(sess) {
 		return s.endBrowserSession(w, r, req, sess)
 	}
 	sealed, err := s.seal(keyring.PurposeAuthRequest, sealLogoutName, sealedRequest{
@@ -191,6 +191,14 @@ func (s *Server) parseLogoutRequest(ctx context.Context, p url.Values) (*logoutR
 	return req, nil
 }
 
+// hintFor reports whether the request's id_token_hint was issued in the
+// browser session sess: same user and same login (auth_time), so an old ID
+// token of the same user from an earlier login still asks for confirmation.
+func (req *logoutRequest) hintFor(sess *browserSession) bool {
+	h := req.hint
+	return h != nil && h.Subject == sess.UserID && h.AuthTime != nil && h.AuthTime.Time().Unix() == sess.AuthTime
+}
+
 // verifyIDTokenHint verifies an ID token of this server given as a hint:
 // our issuer and keys, typ JWT (not an access token), one audience, which
 // must be clientID if that is set. An expired token is a valid hint
@@ -231,7 +239,7 @@ func (s *Server) endBrowserSession(w http.ResponseWriter, r *http.Request, req *
 	if req.client != nil {
 		clientID = req.client.ID
 	}
-	if req.hint != nil && req.hint.Subject == sess.UserID && req.hint.SessionID != "" && req.client != nil {
+	if req.hintFor(sess) && req.hint.SessionID != "" && req.client != nil {
 		family = req.hint.SessionID
 		rt := store.RefreshToken{FamilyID: family, ClientID: req.client.ID, UserID: sess.UserID}
 		if err := s.endSession(ctx, *req.client, rt, loggedOut); err != nil {

@@ -269,3 +269,32 @@ func TestLogoutWithoutSession(t *testing.T) {
 	}
 	checkPage(t, p)
 }
+
+// TestLogoutHintFromAnEarlierLogin: an ID token of the same user from an
+// earlier login of the browser does not end the current session without
+// confirmation; one from the current login does.
+func TestLogoutHintFromAnEarlierLogin(t *testing.T) {
+	e := newFlowEnv(t)
+	l := e.logIn() // hint A, from the first login
+	e.clock.Advance(2 * time.Second)
+	code, s := e.authorize(l.b, l.conf, "alice", alicePassword, oauth2.SetAuthURLParam("prompt", "login"))
+	if !s.login {
+		t.Fatalf("prompt=login showed %+v, want the login page", s)
+	}
+	tok, err := l.conf.Exchange(oidc.ClientContext(t.Context(), &http.Client{Transport: e.transport}), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, _ := tok.Extra("id_token").(string)
+	logout := func(hint string) page {
+		v := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {e.signedOut}}
+		return l.b.get(l.logoutURL.String() + "?" + v.Encode())
+	}
+	if p := logout(l.idToken); p.url.Path != "/oauth2/logout" || p.forms == nil {
+		t.Fatalf("hint from the earlier login: got %s (%d), want the confirmation page", p.url, p.status)
+	}
+	e.checkLoggedIn(l)
+	if p := logout(current); p.url.Scheme+"://"+p.url.Host+p.url.Path != e.signedOut {
+		t.Fatalf("hint from the current login: got %s (%d), want %s without confirmation", p.url, p.status, e.signedOut)
+	}
+}
