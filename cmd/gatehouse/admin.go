@@ -279,7 +279,7 @@ the key up within their key_reload_interval.`,
 	rotate.Flags().StringVar(&alg, "alg", "", "algorithm of the new key: ES256 (default), RS256 or EdDSA")
 	rotate.Flags().DurationVar(&af.publishDelay, "publish-delay", 10*time.Minute, "with --store: how long the key is published before it signs")
 	revoke := &cobra.Command{
-		Use:   "revoke KID",
+		Use:   "revoke [--] KID",
 		Short: "Stop trusting a signing key now: it leaves the JWKS and its tokens are refused",
 		Long: `revoke stops trusting a signing key at once, as after a compromise: it never
 signs again, leaves the JWKS now, and a key-retired event tells SSF receivers
@@ -287,7 +287,10 @@ to refuse every token it signed. Another key must take over: rotate first
 (a rotated key still in its publish delay signs from now). Plain rotation
 never does this: a rotated-out key stays trusted until its tokens expire.
 Running servers pick the change up at once with --admin, within their
-key_reload_interval with --store.`,
+key_reload_interval with --store.
+
+A key ID is a JWK thumbprint in base64url and may begin with '-': put it
+after '--' (gatehouse keys revoke --store DSN -- -Ov1My...).`,
 		Args: cobra.ExactArgs(1),
 		RunE: af.run(false, func(c *cobra.Command, svc adminapi.Service, args []string) error {
 			k, err := svc.RevokeKey(c.Context(), args[0])
@@ -298,6 +301,10 @@ key_reload_interval with --store.`,
 			return nil
 		}),
 	}
+	revoke.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// A key ID beginning with '-' reads as a flag.
+		return fmt.Errorf("%w (a key ID that begins with '-' goes after '--': gatehouse keys revoke [flags] -- KID)", err)
+	})
 	cmd.AddCommand(list, rotate, revoke)
 	return cmd
 }

@@ -165,13 +165,13 @@ func TestKeysRevoke(t *testing.T) {
 	defer st.Close()
 	keys, _ := st.ListSigningKeys(t.Context())
 	first := keys[0].ID
-	if out, err := run(t, "", "keys", "revoke", first, "--store", db); err == nil || !strings.Contains(err.Error(), "rotate first") {
+	if out, err := run(t, "", "keys", "revoke", "--store", db, "--", first); err == nil || !strings.Contains(err.Error(), "rotate first") {
 		t.Fatalf("revoke the only key: got %q, %v, want an error saying to rotate first", out, err)
 	}
 	if _, err := run(t, "", "keys", "rotate", "--store", db); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "", "keys", "revoke", first, "--store", db)
+	out, err := run(t, "", "keys", "revoke", "--store", db, "--", first)
 	if err != nil || !strings.Contains(out, "revoked key "+first) {
 		t.Fatalf("keys revoke: got %q, %v", out, err)
 	}
@@ -179,6 +179,14 @@ func TestKeysRevoke(t *testing.T) {
 		t.Fatalf("keys list after revoke: got %q, want the revoked key expired and the other active", out)
 	}
 	assertKeyEvents(t, st, first)
+	// Key IDs are base64url thumbprints and may begin with '-': after '--'
+	// they are read as the argument, and without it the error says so.
+	if _, err := run(t, "", "keys", "revoke", "-Ov1My", "--store", db); err == nil || !strings.Contains(err.Error(), "goes after '--'") {
+		t.Errorf("a key ID beginning with '-' without '--': got %v, want the error to say to put it after '--'", err)
+	}
+	if _, err := run(t, "", "keys", "revoke", "--store", db, "--", "-Ov1My"); err == nil || strings.Contains(err.Error(), "flag") {
+		t.Errorf("an unknown key ID beginning with '-' after '--': got %v, want a not-found error, not a flag error", err)
+	}
 
 	// Through the admin API of a running server: its JWKS drops the key.
 	const token = "cli-test-admin-token-0123456789"
@@ -192,13 +200,13 @@ func TestKeysRevoke(t *testing.T) {
 	t.Setenv("GATEHOUSE_ADMIN_TOKEN", token)
 	keys, _ = st.ListSigningKeys(t.Context())
 	signer := keys[len(keys)-1].ID
-	if out, err := run(t, "", "keys", "revoke", signer, "--admin", srv.URL); err == nil || !strings.Contains(err.Error(), "rotate first") {
+	if out, err := run(t, "", "keys", "revoke", "--admin", srv.URL, "--", signer); err == nil || !strings.Contains(err.Error(), "rotate first") {
 		t.Fatalf("revoke the only signer via --admin: got %q, %v, want 409 saying to rotate first", out, err)
 	}
 	if _, err := run(t, "", "keys", "rotate", "--admin", srv.URL); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run(t, "", "keys", "revoke", signer, "--admin", srv.URL); err != nil || !strings.Contains(out, "revoked key "+signer) {
+	if out, err := run(t, "", "keys", "revoke", "--admin", srv.URL, "--", signer); err != nil || !strings.Contains(out, "revoked key "+signer) {
 		t.Fatalf("keys revoke --admin: got %q, %v", out, err)
 	}
 	rec := httptest.NewRecorder()
